@@ -1,0 +1,168 @@
+"""leadflow's configuration: one validated schema read from `config/leadflow.yml`.
+
+Relative paths in the file are resolved against the project home (`LEADFLOW_HOME`, by default the
+checkout that holds `config/`). Secrets never live here: they come from Airflow connections
+(`leadflow_warehouse`, `leadflow_crm`, `sendgrid_default`) or environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or invalid; the message names the file and the field."""
+
+
+def project_home() -> Path:
+    """The project checkout: `LEADFLOW_HOME`, else the folder above `plugins/`."""
+    env = os.environ.get("LEADFLOW_HOME")
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parents[2]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FileSourceConfig(_Strict):
+    """A file drop: every file matching `pattern` under `path` is loaded once, in name order."""
+
+    kind: Literal["files"] = "files"
+    path: Path
+    pattern: str
+
+
+class SqlCrmSourceConfig(_Strict):
+    """A CRM database reached through an Airflow connection; `columns` maps our names to theirs."""
+
+    kind: Literal["sql"] = "sql"
+    conn_id: str = "leadflow_crm"
+    table: str
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+CrmSourceConfig = Annotated[FileSourceConfig | SqlCrmSourceConfig, Field(discriminator="kind")]
+
+
+class SourcesConfig(_Strict):
+    crm: CrmSourceConfig
+    web: FileSourceConfig
+
+
+class CrmSinkConfig(_Strict):
+    """Where score, stage and reasons are written back: a SQL table (the demo's CRM) or files."""
+
+    kind: Literal["sql", "files"] = "sql"
+    conn_id: str = "leadflow_warehouse"
+    table: str = "crm.lead_fields"
+    path: Path | None = None
+
+
+class ValidationConfig(_Strict):
+    max_bad_share: float = Field(0.05, ge=0, le=1)
+    """A run fails when more than this share of a batch's rows is quarantined."""
+
+
+class MailerConfig(_Strict):
+    kind: Literal["file", "sendgrid"] = "file"
+    outbox: Path = Path("data/outbox")
+    sendgrid_conn_id: str = "sendgrid_default"
+    sandbox_mode: bool = False
+    from_email: str
+    from_name: str
+    reply_to: str | None = None
+    postal_address: str
+    unsubscribe_url: str
+    preferences_url: str
+    asm_group_id: int | None = None
+    categories: tuple[str, ...] = ("leadflow", "nurture")
+    enabled: bool = True
+    """The kill switch: false stops every send (planned emails stay planned)."""
+
+
+class NurtureConfig(_Strict):
+    max_emails_per_run: int = Field(5000, gt=0)
+    send_hour: int = Field(10, ge=0, le=23)
+    business_hours: tuple[int, int] = (9, 18)
+    holiday_countries: tuple[str, ...] = ("JP", "US")
+
+
+class Settings(_Strict):
+    timezone: str = "Asia/Tokyo"
+    schedule: str = "0 2 * * *"
+    warehouse_conn_id: str = "leadflow_warehouse"
+    scoring_rules: Path = Path("config/scoring.yml")
+    sequences: Path = Path("config/sequences.yml")
+    templates: Path = Path("email_templates")
+    sources: SourcesConfig
+    crm_sink: CrmSinkConfig = CrmSinkConfig()
+    validation: ValidationConfig = ValidationConfig()
+    mailer: MailerConfig
+    nurture: NurtureConfig = NurtureConfig()
+    home: Path = Field(default_factory=project_home)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def path(self, relative: Path | str) -> Path:
+        """An absolute path: `relative` resolved against the project home."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.home / p
+
+
+def _format_errors(source: Path, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from `path`, or ConfigError naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Settings from `path`, `LEADFLOW_CONFIG`, or `<home>/config/leadflow.yml`, in that order."""
+    home = project_home()
+    source = Path(path or os.environ.get("LEADFLOW_CONFIG") or home / "config" / "leadflow.yml")
+    data = read_yaml(source)
+    data.setdefault("home", str(home))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+
+
+@cache
+def settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()

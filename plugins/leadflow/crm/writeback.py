@@ -1,0 +1,113 @@
+"""CRM write-back: score, grade, stage and reasons for the leads whose fields changed, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from leadflow.config import Settings
+from leadflow.warehouse import Warehouse, connect, open_warehouse
+
+FIELDS = ("lead_score", "lead_fit_grade", "lead_stage", "lead_score_reasons", "lead_heating_up")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a sink wrote: the crm_ids it accepted and those it did not (retried on the next run)."""
+
+    written: list[str]
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class CrmSink(Protocol):
+    def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult: ...
+
+
+def _temp_table(wh: Warehouse, name: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:
+    wh.execute(f"drop table if exists {name}")
+    ddl = ", ".join(f"{col} {typ}" for col, typ in columns.items())
+    wh.execute(f"create temp table {name} ({ddl})")
+    wh.load_df(name, frame.loc[:, list(columns)])
+
+
+_CHANGE_COLUMNS = {
+    "crm_id": "text",
+    "lead_score": "integer",
+    "lead_fit_grade": "text",
+    "lead_stage": "text",
+    "lead_score_reasons": "text",
+    "lead_heating_up": "boolean",
+    "fields_hash": "text",
+}
+
+
+class SqlCrmSink:
+    """A CRM table reached through a warehouse connection (the demo CRM is `crm.lead_fields`)."""
+
+    def __init__(self, wh: Warehouse) -> None:
+        self.wh = wh
+
+    def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult:
+        with self.wh.transaction():
+            _temp_table(self.wh, "_crm_changes", changes, _CHANGE_COLUMNS)
+            self.wh.run_model("crm/upsert_lead_fields.sql", {"scored_at": scored_at})
+        return WriteResult(written=list(changes["crm_id"]))
+
+
+class FileCrmSink:
+    """A CSV per run for CRMs that import files: `lead_fields_<date>.csv`, written atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"lead_fields_{scored_at.date().isoformat()}.csv"
+        tmp = target.with_suffix(".csv.tmp")
+        out = changes.loc[:, ["crm_id", *FIELDS]].assign(lead_scored_at=scored_at.isoformat())
+        out.to_csv(tmp, index=False)
+        tmp.replace(target)
+        return WriteResult(written=list(changes["crm_id"]))
+
+
+def sink_for(settings: Settings, wh: Warehouse) -> tuple[CrmSink, Warehouse | None]:
+    """The configured sink, and a connection it opened that the caller must close (or None)."""
+    cfg = settings.crm_sink
+    if cfg.kind == "files":
+        return FileCrmSink(settings.path(cfg.path or Path("data/crm_out"))), None
+    if cfg.conn_id == settings.warehouse_conn_id:
+        return SqlCrmSink(wh), None
+    other = open_warehouse(cfg.conn_id)
+    return SqlCrmSink(other), other
+
+
+def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | None = None) -> dict:
+    """Write changed CRM fields for the as-of date; a rerun finds nothing changed and writes nothing."""
+    from leadflow.pipeline import cutoff, model_params
+
+    changes = wh.fetch_df(wh.model_sql("crm/lead_field_changes.sql"), model_params(settings, as_of))
+    if changes.empty:
+        return {"changed": 0, "written": 0, "failed": 0}
+    opened = None
+    if sink is None:
+        sink, opened = sink_for(settings, wh)
+    try:
+        result = sink.write(changes, cutoff(settings, as_of))
+    finally:
+        if opened is not None:
+            opened.close()
+    written = changes[changes["crm_id"].isin(result.written)]
+    with wh.transaction():
+        _temp_table(wh, "_crm_written", written, {"crm_id": "text", "fields_hash": "text"})
+        wh.run_model(
+            "crm/sync_state.sql",
+            {"as_of_date": as_of.isoformat(), "synced_at": datetime.now(UTC)},
+        )
+    return {"changed": len(changes), "written": len(written), "failed": len(result.failed)}
+
+
+__all__ = ["CrmSink", "FileCrmSink", "SqlCrmSink", "WriteResult", "connect", "write_back"]

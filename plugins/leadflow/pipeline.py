@@ -1,0 +1,239 @@
+"""The nightly steps as plain functions of (warehouse, settings, as-of date); the DAGs only call these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from leadflow.config import FileSourceConfig, Settings
+from leadflow.scoring import install_rules, load_rules
+from leadflow.sources.files import CRM_COLUMNS, EVENT_COLUMNS, RAW_TABLES, extract_files
+from leadflow.warehouse import Warehouse
+
+SCHEMA_MODELS = tuple(
+    f"schema/{name}"
+    for name in (
+        "00_raw.sql",
+        "01_ops.sql",
+        "02_core.sql",
+        "03_scoring.sql",
+        "04_lifecycle.sql",
+        "05_nurture.sql",
+        "06_crm.sql",
+    )
+)
+STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
+
+
+class RunAnomaly(RuntimeError):
+    """A run-level check failed: the message names the check, what was observed and what was expected."""
+
+
+def batch_id(as_of: date) -> str:
+    """The batch key of a run: its as-of date."""
+    return as_of.isoformat()
+
+
+def cutoff(settings: Settings, as_of: date) -> datetime:
+    """The end of the as-of day in the configured time zone: nothing after it belongs to the run."""
+    return datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=settings.tz)
+
+
+def model_params(settings: Settings, as_of: date, **extra: object) -> dict[str, object]:
+    return {"as_of_date": as_of.isoformat(), "timezone": settings.timezone, **extra}
+
+
+def create_schemas(wh: Warehouse) -> None:
+    """Create every schema and table that does not exist yet, and the fixed lifecycle edges."""
+    for model in SCHEMA_MODELS:
+        wh.run_model(model)
+    wh.run_model("lifecycle/allowed_transitions.sql")
+
+
+def extract(wh: Warehouse, settings: Settings, source: str, as_of: date) -> dict:
+    """Land the source's due files into `raw.*` as this run's batch."""
+    cfg = getattr(settings.sources, source)
+    if not isinstance(cfg, FileSourceConfig):
+        from leadflow.crm.sql import extract_sql_crm  # only needed for a SQL CRM
+
+        return extract_sql_crm(wh, settings, cfg, as_of, batch_id(as_of))
+    summary = extract_files(wh, source, settings.path(cfg.path), cfg.pattern, as_of, batch_id(as_of))
+    return asdict(summary)
+
+
+def validate_raw(wh: Warehouse, settings: Settings, source: str, as_of: date) -> dict:
+    """Great Expectations gate over this batch's raw rows: quarantine bad rows, fail on too many."""
+    from leadflow.validation.raw import validate_raw_crm, validate_raw_events
+
+    batch = batch_id(as_of)
+    columns = ", ".join((CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"))
+    frame = wh.fetch_df(f"select {columns} from {RAW_TABLES[source]} where _batch_id = :b order by _file, _row", {"b": batch})
+    frame = frame.astype(object).where(frame.notna(), None)
+    gate = validate_raw_crm if source == "crm" else validate_raw_events
+    result = gate(frame, as_of=cutoff(settings, as_of), max_bad_share=settings.validation.max_bad_share)
+    now = datetime.now(UTC)
+    with wh.transaction():
+        wh.execute(
+            "delete from ops.quarantine where source = :s and batch_id = :b and reason not like 'line is not%'",
+            {"s": source, "b": batch},
+        )
+        if len(result.quarantine):
+            q = result.quarantine.loc[:, ["_file", "_row", "record", "reason"]].copy()
+            q.insert(0, "source", source)
+            q.insert(1, "batch_id", batch)
+            q["quarantined_at"] = now
+            wh.load_df("ops.quarantine", q)
+        record_validation(wh, batch, result.name, True, result.summary(), result.results)
+    return result.summary()
+
+
+def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summary: dict, results: list) -> None:
+    """Keep one validation's outcome in `ops.validation_results` (replacing a rerun's)."""
+    wh.execute("delete from ops.validation_results where batch_id = :b and validation = :v", {"b": batch, "v": name})
+    wh.execute(
+        "insert into ops.validation_results values (:b, :v, :ok, :summary, :results, :at)",
+        {
+            "b": batch,
+            "v": name,
+            "ok": success,
+            "summary": json.dumps(summary, default=str, ensure_ascii=False),
+            "results": json.dumps(results, default=str, ensure_ascii=False),
+            "at": datetime.now(UTC),
+        },
+    )
+
+
+def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
+    """Rebuild `core.leads` and resolve this batch's events into `core.events`."""
+    params = model_params(settings, as_of, batch_id=batch_id(as_of), default_timezone=settings.timezone)
+    wh.run_model("staging/stg_leads.sql", params)
+    wh.run_model("staging/stg_events.sql", params)
+    return {
+        "leads": wh.scalar("select count(*) from core.leads"),
+        "events_in_batch": wh.scalar("select count(*) from core.events where _batch_id = :b", {"b": batch_id(as_of)}),
+    }
+
+
+def score(wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None) -> dict:
+    """Load the scoring rules and compute every lead's factors and score for the as-of date."""
+    rules = load_rules(rules_path or settings.path(settings.scoring_rules))
+    params = model_params(settings, as_of)
+    with wh.transaction():
+        install_rules(wh, rules)
+        wh.run_model("scoring/score_factors.sql", params)
+        wh.run_model("scoring/lead_scores.sql", params)
+    return {
+        "rules_version": rules.version,
+        "scored": wh.scalar("select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)", {"d": as_of.isoformat()}),
+    }
+
+
+def check_scores(wh: Warehouse, as_of: date) -> dict:
+    """Run-level score checks: one score per lead, factors add up to the total, totals in range."""
+    d = {"d": as_of.isoformat()}
+    leads = wh.scalar("select count(*) from core.leads")
+    scored = wh.scalar("select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)", d)
+    if scored != leads:
+        raise RunAnomaly(f"scores: {scored} scores for {leads} leads on {as_of}; expected one per lead")
+    mismatched = wh.scalar(
+        """
+        select count(*) from scoring.lead_scores as s
+        left join (
+            select lead_id, sum(points) as total from scoring.score_factors
+            where as_of_date = cast(:d as date) group by lead_id
+        ) as f on s.lead_id = f.lead_id
+        where s.as_of_date = cast(:d as date) and abs(s.total_score - coalesce(f.total, 0)) > 0.001
+        """,
+        d,
+    )
+    if mismatched:
+        raise RunAnomaly(f"scores: {mismatched} leads whose factors do not add up to their total on {as_of}")
+    out_of_range = wh.scalar(
+        "select count(*) from scoring.lead_scores as s cross join scoring.settings as r "
+        "where s.as_of_date = cast(:d as date) and (s.total_score < r.score_min or s.total_score > r.score_max)",
+        d,
+    )
+    if out_of_range:
+        raise RunAnomaly(f"scores: {out_of_range} totals outside the configured score range on {as_of}")
+    return {"scored": scored}
+
+
+def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
+    """Decide stage changes for the as-of date, keep them as history, refresh current stages."""
+    params = model_params(settings, as_of)
+    with wh.transaction():
+        wh.run_model("lifecycle/stage_transitions.sql", params)
+        wh.run_model("lifecycle/lead_stages.sql", params)
+    return stage_counts(wh)
+
+
+def check_transitions(wh: Warehouse, as_of: date) -> dict:
+    """Run-level check: every transition of the date follows an allowed edge."""
+    bad = wh.fetchall(
+        """
+        select t.from_stage, t.to_stage, count(*) from lifecycle.stage_transitions as t
+        where t.as_of_date = cast(:d as date) and t.from_stage is not null
+          and not exists (
+              select 1 from lifecycle.allowed_transitions as a
+              where a.from_stage = t.from_stage and a.to_stage = t.to_stage
+          )
+        group by t.from_stage, t.to_stage order by 1, 2
+        """,
+        {"d": as_of.isoformat()},
+    )
+    if bad:
+        edges = ", ".join(f"{f}→{t} ({n})" for f, t, n in bad)
+        raise RunAnomaly(f"transitions: edges not allowed by the lifecycle on {as_of}: {edges}")
+    transitions = wh.scalar(
+        "select count(*) from lifecycle.stage_transitions where as_of_date = cast(:d as date)", {"d": as_of.isoformat()}
+    )
+    return {"transitions": transitions}
+
+
+def stage_counts(wh: Warehouse) -> dict[str, int]:
+    rows = dict(wh.fetchall("select stage, count(*) from lifecycle.lead_stages group by stage"))
+    return {stage: int(rows.get(stage, 0)) for stage in STAGES}
+
+
+def hot_leads(wh: Warehouse, as_of: date, limit: int = 5) -> pd.DataFrame:
+    """The hottest leads for the summary: name, company, stage, score and reasons."""
+    return wh.fetch_df(
+        """
+        select l.crm_id, l.last_name, l.first_name, l.company, st.stage, s.total_score, s.top_reasons
+        from lifecycle.lead_stages as st
+        inner join core.leads as l on st.lead_id = l.lead_id
+        inner join scoring.lead_scores as s on s.lead_id = st.lead_id and s.as_of_date = cast(:d as date)
+        where st.stage in ('hot', 'sales_qualified')
+        order by s.total_score desc, l.crm_id
+        limit :n
+        """,
+        {"d": as_of.isoformat(), "n": limit},
+    )
+
+
+@dataclass(frozen=True)
+class NightlyResult:
+    as_of: date
+    steps: dict
+
+
+def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult:
+    """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same)."""
+    from leadflow.crm.writeback import write_back
+
+    steps: dict = {}
+    create_schemas(wh)
+    for source in ("crm", "web"):
+        steps[f"extract_{source}"] = extract(wh, settings, source, as_of)
+        steps[f"validate_{source}"] = validate_raw(wh, settings, source, as_of)
+    steps["stage_core"] = stage_core(wh, settings, as_of)
+    steps["score"] = score(wh, settings, as_of)
+    steps["check_scores"] = check_scores(wh, as_of)
+    steps["advance_stages"] = advance_stages(wh, settings, as_of)
+    steps["check_transitions"] = check_transitions(wh, as_of)
+    steps["write_back"] = write_back(wh, settings, as_of)
+    return NightlyResult(as_of, steps)

@@ -1,0 +1,215 @@
+"""Scoring rules: the validated form of `config/scoring.yml`, its version hash and its table rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leadflow.config import ConfigError, read_yaml
+from leadflow.warehouse import Warehouse
+
+FIT_FIELDS = (
+    "job_title",
+    "industry",
+    "employee_count",
+    "company",
+    "email",
+    "country",
+    "lead_source",
+    "locale",
+)
+EVENT_TYPES = (
+    "page_view",
+    "pricing_view",
+    "case_study_download",
+    "whitepaper_download",
+    "webinar_registered",
+    "webinar_attended",
+    "email_open",
+    "email_click",
+    "contact_form",
+    "quote_request",
+    "demo_request",
+)
+Operator = Literal["eq", "in", "not_in", "gte", "lte", "between", "contains", "regex", "is_null", "email_domain_in"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Label(_Strict):
+    ja: str
+    en: str
+
+
+class FitRule(_Strict):
+    """Points for a lead attribute; within a `group` only the first matching rule counts."""
+
+    id: str
+    group: str
+    field: Literal[FIT_FIELDS]  # type: ignore[valid-type]
+    op: Operator
+    value: str | float | list[str] | list[float] | None = None
+    points: float
+    label: Label
+
+    @model_validator(mode="after")
+    def _value_fits_operator(self) -> FitRule:
+        op, value = self.op, self.value
+        if op in {"in", "not_in", "email_domain_in"} and not (isinstance(value, list) and value):
+            raise ValueError(f"operator {op!r} needs a non-empty list value")
+        if op == "between" and not (isinstance(value, list) and len(value) == 2):
+            raise ValueError("operator 'between' needs [low, high]")
+        if op in {"gte", "lte"} and not isinstance(value, int | float):
+            raise ValueError(f"operator {op!r} needs a number")
+        if op in {"eq", "contains", "regex"} and not isinstance(value, str):
+            raise ValueError(f"operator {op!r} needs a text value")
+        return self
+
+
+class EngagementRule(_Strict):
+    """Decayed points per counted event of one type, capped, with a per-day limit against gaming."""
+
+    id: str
+    event: Literal[EVENT_TYPES]  # type: ignore[valid-type]
+    url_pattern: str | None = None
+    points: float
+    cap: float = Field(gt=0)
+    half_life_days: float = Field(gt=0)
+    window_days: int = Field(gt=0)
+    max_per_day: int = Field(1, gt=0)
+    hand_raiser: bool = False
+    label: Label
+
+
+class StageRules(_Strict):
+    warm_threshold: float
+    hot_threshold: float
+    bant_required: int = Field(3, ge=1, le=4)
+    hot_sla_days: int = Field(14, gt=0)
+    silence_days: int = Field(90, gt=0)
+
+
+class ScoringRules(_Strict):
+    score_range: tuple[float, float] = (0, 100)
+    fit_grades: dict[Literal["A", "B", "C"], float]
+    heating_up_delta: float = 15
+    top_reasons: int = Field(3, ge=1, le=10)
+    stages: StageRules
+    fit: list[FitRule]
+    engagement: list[EngagementRule]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ScoringRules:
+        ids = [r.id for r in self.fit] + [r.id for r in self.engagement]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
+        if self.stages.warm_threshold >= self.stages.hot_threshold:
+            raise ValueError("stages.warm_threshold must be below stages.hot_threshold")
+        return self
+
+    @property
+    def version(self) -> str:
+        """A short hash of the rules' content: the `rules_version` stored with every score."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def load_rules(path: Path) -> ScoringRules:
+    """Rules from `path`, or ConfigError naming the file, the rule and the field."""
+    data = read_yaml(path)
+    try:
+        return ScoringRules.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{path}: invalid scoring rules"]
+        for err in exc.errors():
+            loc = list(err["loc"])
+            where = ".".join(str(p) for p in loc)
+            if len(loc) >= 2 and loc[0] in {"fit", "engagement"} and isinstance(loc[1], int):
+                rules = data.get(loc[0]) or []
+                rule_id = rules[loc[1]].get("id", "?") if loc[1] < len(rules) else "?"
+                where = f"{loc[0]} rule {rule_id!r}" + (f" field {'.'.join(map(str, loc[2:]))}" if loc[2:] else "")
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def rule_tables(rules: ScoringRules) -> dict[str, pd.DataFrame]:
+    """The rows of the scoring and lifecycle settings tables for `rules`."""
+    fit_rows, value_rows = [], []
+    for priority, rule in enumerate(rules.fit):
+        value = rule.value
+        vmin = vmax = None
+        text = None
+        if rule.op == "between":
+            vmin, vmax = float(value[0]), float(value[1])  # type: ignore[index,arg-type]
+        elif rule.op == "gte":
+            vmin = float(value)  # type: ignore[arg-type]
+        elif rule.op == "lte":
+            vmax = float(value)  # type: ignore[arg-type]
+        elif isinstance(value, list):
+            value_rows += [{"rule_id": rule.id, "value": str(v).strip().lower()} for v in value]
+        elif value is not None:
+            text = str(value)
+        fit_rows.append(
+            {
+                "rule_id": rule.id,
+                "rule_group": rule.group,
+                "priority": priority,
+                "field": rule.field,
+                "operator": rule.op,
+                "value_text": text,
+                "value_min": vmin,
+                "value_max": vmax,
+                "points": rule.points,
+                "label_ja": rule.label.ja,
+                "label_en": rule.label.en,
+            }
+        )
+    engagement_rows = [
+        {
+            "rule_id": r.id,
+            "event_type": r.event,
+            "url_pattern": r.url_pattern,
+            "points": r.points,
+            "cap": r.cap,
+            "half_life_days": r.half_life_days,
+            "window_days": r.window_days,
+            "max_per_day": r.max_per_day,
+            "hand_raiser": r.hand_raiser,
+            "label_ja": r.label.ja,
+            "label_en": r.label.en,
+        }
+        for r in rules.engagement
+    ]
+    settings = {
+        "rules_version": rules.version,
+        "score_min": rules.score_range[0],
+        "score_max": rules.score_range[1],
+        "grade_a": rules.fit_grades["A"],
+        "grade_b": rules.fit_grades["B"],
+        "grade_c": rules.fit_grades["C"],
+        "heating_up_delta": rules.heating_up_delta,
+        "top_reasons": rules.top_reasons,
+    }
+    return {
+        "scoring.fit_rules": pd.DataFrame(fit_rows),
+        "scoring.fit_rule_values": pd.DataFrame(value_rows, columns=["rule_id", "value"]),
+        "scoring.engagement_rules": pd.DataFrame(engagement_rows),
+        "scoring.settings": pd.DataFrame([settings]),
+        "lifecycle.settings": pd.DataFrame([rules.stages.model_dump()]),
+    }
+
+
+def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
+    """Replace the rule tables with `rules`, in one transaction."""
+    with wh.transaction():
+        for table, frame in rule_tables(rules).items():
+            wh.execute(f"delete from {table}")
+            wh.load_df(table, frame)

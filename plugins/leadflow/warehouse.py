@@ -1,0 +1,230 @@
+"""The warehouse: one connection to DuckDB (embedded default) or PostgreSQL, running the `sql/` models.
+
+SQL files are Jinja templates for dialect macros only (`sql/macros.sql`); values always arrive as
+`:name` bind parameters, translated here to each driver's own placeholder style.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, unquote, urlparse
+
+import jinja2
+import pandas as pd
+
+from leadflow.config import project_home
+
+Dialect = Literal["duckdb", "postgres"]
+
+_STRING_OR_CODE = re.compile(r"('(?:[^']|'')*')|([^']+)", re.DOTALL)
+_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def bind(sql: str, dialect: Dialect) -> str:
+    """`sql` with `:name` binds rewritten to the driver's style (`$name` or `%(name)s`)."""
+    parts = []
+    for literal, code in _STRING_OR_CODE.findall(sql):
+        if literal:
+            parts.append(literal.replace("%", "%%") if dialect == "postgres" else literal)
+            continue
+        if dialect == "postgres":
+            code = _BIND.sub(r"%(\1)s", code.replace("%", "%%"))
+        else:
+            code = _BIND.sub(r"$\1", code)
+        parts.append(code)
+    return "".join(parts)
+
+
+@cache
+def _sql_environment(sql_dir: Path) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(sql_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # SQL, not HTML; values never pass through Jinja  # noqa: S701
+    )
+
+
+def render_sql(name: str, dialect: Dialect, sql_dir: Path | None = None, **context: Any) -> str:
+    """The SQL of model `name` (e.g. "scoring/lead_scores.sql") with dialect macros expanded."""
+    env = _sql_environment(sql_dir or project_home() / "sql")
+    macros = env.get_template("macros.sql").make_module({"dialect": dialect})
+    return env.get_template(name).render(dialect=dialect, m=macros, **context)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements of a script without `--` comments, split on `;` outside string literals."""
+    statements, current, i, in_string = [], [], 0, False
+    while i < len(sql):
+        ch = sql[i]
+        if in_string:
+            current.append(ch)
+            if ch == "'":
+                in_string = False
+        elif ch == "'":
+            in_string = True
+            current.append(ch)
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = len(sql) if end < 0 else end
+            continue
+        elif ch == ";":
+            statements.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    statements.append("".join(current).strip())
+    return [s for s in statements if s]
+
+
+class Warehouse:
+    """A connection to the warehouse; use `connect()` or `open_warehouse()` to get one."""
+
+    dialect: Dialect
+
+    def __init__(self, dialect: Dialect, raw: Any, sql_dir: Path | None = None) -> None:
+        self.dialect = dialect
+        self._raw = raw
+        self.sql_dir = sql_dir or project_home() / "sql"
+        self._in_tx = False
+
+    # -- statements -----------------------------------------------------------------------------
+    def _cursor_execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
+        if params is None:
+            return self._raw.execute(sql)
+        used = {k: v for k, v in params.items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+        return self._raw.execute(bind(sql, self.dialect), used)
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement."""
+        self._cursor_execute(sql, params)
+
+    def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        return list(self._cursor_execute(sql, params).fetchall())
+
+    def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        row = self._cursor_execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def fetch_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """The result as a DataFrame (Arrow on DuckDB)."""
+        cur = self._cursor_execute(sql, params)
+        if self.dialect == "duckdb":
+            return cur.fetch_df()
+        columns = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+    def run_script(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        for statement in split_statements(sql):
+            self._cursor_execute(statement, params)
+
+    def run_model(self, name: str, params: Mapping[str, Any] | None = None, **context: Any) -> None:
+        """Run every statement of `sql/<name>` in one transaction."""
+        sql = render_sql(name, self.dialect, self.sql_dir, **context)
+        with self.transaction():
+            self.run_script(sql, params)
+
+    def model_sql(self, name: str, **context: Any) -> str:
+        return render_sql(name, self.dialect, self.sql_dir, **context)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """All-or-nothing: commits on success, rolls back on any error. Nested calls join the outer one."""
+        if self._in_tx:
+            yield self
+            return
+        self._in_tx = True
+        try:
+            if self.dialect == "duckdb":
+                self._raw.execute("begin transaction")
+                try:
+                    yield self
+                except BaseException:
+                    self._raw.execute("rollback")
+                    raise
+                self._raw.execute("commit")
+            else:
+                with self._raw.transaction():
+                    yield self
+        finally:
+            self._in_tx = False
+
+    # -- bulk ---------------------------------------------------------------------------------------
+    def load_df(self, table: str, df: pd.DataFrame, chunk_rows: int = 200_000) -> int:
+        """Append `df` to `table` (columns by name): Arrow scan on DuckDB, COPY on PostgreSQL."""
+        if df.empty:
+            return 0
+        columns = ", ".join(f'"{c}"' for c in df.columns)
+        if self.dialect == "duckdb":
+            for start in range(0, len(df), chunk_rows):
+                self._raw.register("_leadflow_load", df.iloc[start : start + chunk_rows])
+                try:
+                    self._raw.execute(f"insert into {table} ({columns}) select {columns} from _leadflow_load")
+                finally:
+                    self._raw.unregister("_leadflow_load")
+            return len(df)
+        with self._raw.cursor() as cur:
+            with cur.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
+                for start in range(0, len(df), chunk_rows):
+                    buf = io.StringIO()
+                    df.iloc[start : start + chunk_rows].to_csv(buf, index=False, header=False)
+                    copy.write(buf.getvalue())
+        return len(df)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def connect(uri: str, sql_dir: Path | None = None) -> Warehouse:
+    """A warehouse from a URI: `duckdb:///abs/path.duckdb`, `duckdb:///:memory:` or `postgresql://…`."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "duckdb":
+        import duckdb
+
+        path = unquote(parsed.path) or ":memory:"
+        if path == "/:memory:":
+            path = ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(path)
+        con.execute("set timezone = 'UTC'")
+        return Warehouse("duckdb", con, sql_dir)
+    if parsed.scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
+        import psycopg
+
+        con = psycopg.connect(uri.replace(parsed.scheme + "://", "postgresql://", 1), autocommit=True)
+        con.execute("set timezone = 'UTC'")
+        return Warehouse("postgres", con, sql_dir)
+    raise ValueError(f"unsupported warehouse URI scheme {parsed.scheme!r} (use duckdb:// or postgresql://)")
+
+
+def connection_uri(conn: Any) -> str:
+    """The warehouse URI of an Airflow connection (conn_type duckdb: host = file path; or postgres)."""
+    if conn.conn_type == "duckdb":
+        path = conn.host or ":memory:"
+        return "duckdb:///:memory:" if path == ":memory:" else f"duckdb://{Path(path).resolve()}"
+    if conn.conn_type in {"postgres", "postgresql"}:
+        user = quote(conn.login or "postgres", safe="")
+        password = f":{quote(conn.password, safe='')}" if conn.password else ""
+        return f"postgresql://{user}{password}@{conn.host or '127.0.0.1'}:{conn.port or 5432}/{conn.schema or 'postgres'}"
+    raise ValueError(f"connection type {conn.conn_type!r} is not a supported warehouse (duckdb or postgres)")
+
+
+def open_warehouse(conn_id: str = "leadflow_warehouse") -> Warehouse:
+    """The warehouse behind Airflow connection `conn_id` (from the metadata DB or `AIRFLOW_CONN_*`)."""
+    from airflow.sdk import BaseHook
+
+    return connect(connection_uri(BaseHook.get_connection(conn_id)))

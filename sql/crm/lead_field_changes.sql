@@ -1,0 +1,40 @@
+-- The CRM fields each lead should show after :as_of_date, only where they differ from the last write.
+with
+
+desired as (
+    select
+        l.crm_id,
+        cast(round(s.total_score) as integer) as lead_score,
+        s.fit_grade as lead_fit_grade,
+        st.stage as lead_stage,
+        s.top_reasons as lead_score_reasons,
+        s.heating_up as lead_heating_up
+    from core.leads as l
+    inner join scoring.lead_scores as s
+        on l.lead_id = s.lead_id and s.as_of_date = cast(:as_of_date as date)
+    inner join lifecycle.lead_stages as st on l.lead_id = st.lead_id
+),
+
+hashed as (
+    select
+        desired.*,
+        md5(concat_ws(
+            '|',
+            cast(lead_score as varchar),
+            lead_fit_grade,
+            lead_stage,
+            lead_score_reasons,
+            cast(lead_heating_up as varchar)
+        )) as fields_hash
+    from desired
+),
+
+final as (
+    select hashed.*
+    from hashed
+    left join crm.sync_state as ss on hashed.crm_id = ss.crm_id
+    where ss.fields_hash is null or ss.fields_hash <> hashed.fields_hash
+)
+
+select * from final
+order by crm_id;

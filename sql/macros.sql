@@ -1,0 +1,54 @@
+{#- Dialect macros: the only place DuckDB and PostgreSQL differ. Imported as `m` in every model. -#}
+
+{# whole days from date a to date b #}
+{% macro days_between(a, b) -%}
+{%- if dialect == 'duckdb' %}date_diff('day', {{ a }}, {{ b }}){% else %}({{ b }} - {{ a }}){% endif -%}
+{%- endmacro %}
+
+{# the calendar date of timestamptz ts in time zone tz (a bind or column) #}
+{% macro local_date(ts, tz) -%}
+cast(({{ ts }} at time zone {{ tz }}) as date)
+{%- endmacro %}
+
+{# d plus n days, as a date #}
+{% macro add_days(d, n) -%}
+{%- if dialect == 'duckdb' %}cast({{ d }} + to_days(cast({{ n }} as integer)) as date){% else %}cast({{ d }} + cast({{ n }} as integer) as date){% endif -%}
+{%- endmacro %}
+
+{# exponential decay: points halved every half_life days #}
+{% macro decay(points, age_days, half_life) -%}
+({{ points }} * power(0.5, cast({{ age_days }} as double precision) / nullif({{ half_life }}, 0)))
+{%- endmacro %}
+
+{# case-insensitive regular-expression match #}
+{% macro regex_match(value, pattern) -%}
+{%- if dialect == 'duckdb' %}regexp_matches({{ value }}, {{ pattern }}, 'i'){% else %}({{ value }} ~* {{ pattern }}){% endif -%}
+{%- endmacro %}
+
+{# a stable 16-hex-digit id from text (same on both backends) #}
+{% macro hash_id(value) -%}
+substr(md5({{ value }}), 1, 16)
+{%- endmacro %}
+
+{# true when value is a valid JSON object text; returns the json value (null when empty) #}
+{% macro json_text(value, key) -%}
+{%- if dialect == 'duckdb' %}json_extract_string({{ value }}, '$.{{ key }}'){% else %}(cast({{ value }} as jsonb) ->> '{{ key }}'){% endif -%}
+{%- endmacro %}
+
+{# trimmed text, with empty and placeholder values ('N/A', '-', 'null') as null #}
+{% macro clean_text(value) -%}
+case when lower(trim({{ value }})) in ('', 'n/a', 'na', '-', 'null', 'none') then null else trim({{ value }}) end
+{%- endmacro %}
+
+{# a CRM boolean ('true', 'yes', '1' / 'false', 'no', '0'), else null #}
+{% macro to_bool(value) -%}
+case
+    when lower(trim({{ value }})) in ('true', 'yes', 'y', '1') then true
+    when lower(trim({{ value }})) in ('false', 'no', 'n', '0') then false
+end
+{%- endmacro %}
+
+{# x rounded to 2 decimals (PostgreSQL rounds only numeric to digits) #}
+{% macro round2(x) -%}
+round(cast({{ x }} as numeric), 2)
+{%- endmacro %}

@@ -1,0 +1,38 @@
+-- core: cleaned, deduplicated, identity-resolved leads and events.
+create schema if not exists core;
+
+create table if not exists core.leads (
+    lead_id text primary key,
+    crm_id text not null unique,
+    email text,
+    first_name text,
+    last_name text,
+    company text,
+    industry text,
+    employee_count integer,
+    job_title text,
+    country text,
+    locale text not null,
+    timezone text not null,
+    lead_source text,
+    owner_email text,
+    email_opt_in boolean not null,
+    bant_budget boolean,
+    bant_authority boolean,
+    bant_need boolean,
+    bant_timeline boolean,
+    crm_status text not null,
+    created_at timestamptz,
+    updated_at timestamptz
+);
+
+create table if not exists core.events (
+    event_id text primary key,
+    lead_id text not null,
+    event_type text not null,
+    occurred_at timestamptz not null,
+    event_date date not null,
+    url text,
+    asset text,
+    _batch_id text not null
+);

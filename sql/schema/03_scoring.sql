@@ -1,0 +1,72 @@
+-- scoring: the rules as tables (loaded from config/scoring.yml), every factor, every score.
+create schema if not exists scoring;
+
+create table if not exists scoring.fit_rules (
+    rule_id text primary key,
+    rule_group text not null,
+    priority integer not null,
+    field text not null,
+    operator text not null,
+    value_text text,
+    value_min double precision,
+    value_max double precision,
+    points double precision not null,
+    label_ja text not null,
+    label_en text not null
+);
+
+create table if not exists scoring.fit_rule_values (
+    rule_id text not null,
+    value text not null
+);
+
+create table if not exists scoring.engagement_rules (
+    rule_id text primary key,
+    event_type text not null,
+    url_pattern text,
+    points double precision not null,
+    cap double precision not null,
+    half_life_days double precision not null,
+    window_days integer not null,
+    max_per_day integer not null,
+    hand_raiser boolean not null,
+    label_ja text not null,
+    label_en text not null
+);
+
+create table if not exists scoring.settings (
+    rules_version text not null,
+    score_min double precision not null,
+    score_max double precision not null,
+    grade_a double precision not null,
+    grade_b double precision not null,
+    grade_c double precision not null,
+    heating_up_delta double precision not null,
+    top_reasons integer not null
+);
+
+create table if not exists scoring.score_factors (
+    lead_id text not null,
+    as_of_date date not null,
+    rule_id text not null,
+    kind text not null,
+    occurrences integer not null,
+    points double precision not null,
+    primary key (lead_id, as_of_date, rule_id)
+);
+
+create table if not exists scoring.lead_scores (
+    lead_id text not null,
+    as_of_date date not null,
+    fit_score double precision not null,
+    engagement_score double precision not null,
+    total_score double precision not null,
+    fit_grade text not null,
+    score_change_7d double precision,
+    heating_up boolean not null,
+    hand_raiser boolean not null,
+    last_activity_date date,
+    top_reasons text not null,
+    rules_version text not null,
+    primary key (lead_id, as_of_date)
+);

@@ -1,0 +1,19 @@
+-- crm: the demo CRM's lead fields (the write-back target) and what was last written per lead.
+create schema if not exists crm;
+
+create table if not exists crm.lead_fields (
+    crm_id text primary key,
+    lead_score integer,
+    lead_fit_grade text,
+    lead_stage text,
+    lead_score_reasons text,
+    lead_heating_up boolean,
+    lead_scored_at timestamptz
+);
+
+create table if not exists crm.sync_state (
+    crm_id text primary key,
+    fields_hash text not null,
+    as_of_date date not null,
+    synced_at timestamptz not null
+);
