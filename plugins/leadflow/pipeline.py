@@ -47,14 +47,14 @@ def model_params(settings: Settings, as_of: date, **extra: object) -> dict[str, 
     return {"as_of_date": as_of.isoformat(), "timezone": settings.timezone, **extra}
 
 
-def create_schemas(wh: Warehouse) -> None:
+def create_schemas(wh: Warehouse, settings: Settings | None = None, as_of: date | None = None) -> None:
     """Create every schema and table that does not exist yet, and the fixed lifecycle edges."""
     for model in SCHEMA_MODELS:
         wh.run_model(model)
     wh.run_model("lifecycle/allowed_transitions.sql")
 
 
-def extract(wh: Warehouse, settings: Settings, source: str, as_of: date) -> dict:
+def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
     """Land the source's due files into `raw.*` as this run's batch."""
     cfg = getattr(settings.sources, source)
     if not isinstance(cfg, FileSourceConfig):
@@ -65,7 +65,7 @@ def extract(wh: Warehouse, settings: Settings, source: str, as_of: date) -> dict
     return asdict(summary)
 
 
-def validate_raw(wh: Warehouse, settings: Settings, source: str, as_of: date) -> dict:
+def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
     """Great Expectations gate over this batch's raw rows: quarantine bad rows, fail on too many."""
     from leadflow.validation.raw import validate_raw_crm, validate_raw_events
 
@@ -132,7 +132,7 @@ def score(wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | Non
     }
 
 
-def check_scores(wh: Warehouse, as_of: date) -> dict:
+def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level score checks: one score per lead, factors add up to the total, totals in range."""
     d = {"d": as_of.isoformat()}
     leads = wh.scalar("select count(*) from core.leads")
@@ -171,7 +171,7 @@ def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     return stage_counts(wh)
 
 
-def check_transitions(wh: Warehouse, as_of: date) -> dict:
+def check_transitions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level check: every transition of the date follows an allowed edge."""
     bad = wh.fetchall(
         """
@@ -228,12 +228,12 @@ def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult
     steps: dict = {}
     create_schemas(wh)
     for source in ("crm", "web"):
-        steps[f"extract_{source}"] = extract(wh, settings, source, as_of)
-        steps[f"validate_{source}"] = validate_raw(wh, settings, source, as_of)
+        steps[f"extract_{source}"] = extract(wh, settings, as_of, source)
+        steps[f"validate_{source}"] = validate_raw(wh, settings, as_of, source)
     steps["stage_core"] = stage_core(wh, settings, as_of)
     steps["score"] = score(wh, settings, as_of)
-    steps["check_scores"] = check_scores(wh, as_of)
+    steps["check_scores"] = check_scores(wh, settings, as_of)
     steps["advance_stages"] = advance_stages(wh, settings, as_of)
-    steps["check_transitions"] = check_transitions(wh, as_of)
+    steps["check_transitions"] = check_transitions(wh, settings, as_of)
     steps["write_back"] = write_back(wh, settings, as_of)
     return NightlyResult(as_of, steps)

@@ -103,15 +103,17 @@ class Warehouse:
         return self._raw.execute(bind(sql, self.dialect), used)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        """Run one statement."""
-        self._cursor_execute(sql, params)
+        """Run one statement (its result, if any, is consumed: DuckDB refuses new work before that)."""
+        cur = self._cursor_execute(sql, params)
+        if self.dialect == "duckdb":
+            cur.fetchall()
 
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         return list(self._cursor_execute(sql, params).fetchall())
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        row = self._cursor_execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        rows = self._cursor_execute(sql, params).fetchall()
+        return rows[0][0] if rows else None
 
     def fetch_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """The result as a DataFrame (Arrow on DuckDB)."""
@@ -123,7 +125,7 @@ class Warehouse:
 
     def run_script(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         for statement in split_statements(sql):
-            self._cursor_execute(statement, params)
+            self.execute(statement, params)
 
     def run_model(self, name: str, params: Mapping[str, Any] | None = None, **context: Any) -> None:
         """Run every statement of `sql/<name>` in one transaction."""

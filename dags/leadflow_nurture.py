@@ -1,0 +1,60 @@
+"""
+### leadflow nurture
+
+Runs when the nightly DAG updates the `lead_stages` asset. Syncs suppressions, plans the emails due
+for the as-of date (one track per stage, trigger follow-ups, owner alerts for hot leads; consent,
+suppressions and the frequency cap checked for every email), renders every planned email (a
+template error fails the run before anything is sent), then sends through the configured mailer:
+the `file` outbox by default, or SendGrid. The ledger `nurture.email_sends` makes reruns send nothing twice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, chain, dag, task
+
+from leadflow.assets import LEAD_STAGES
+
+
+@dag(
+    dag_id="leadflow_nurture",
+    schedule=[LEAD_STAGES],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["leadflow", "nurture", "email"],
+    params={"as_of_date": Param(None, type=["null", "string"], format="date", description="Local day planned")},
+    default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "owner": "marketing-ops"},
+    doc_md=__doc__,
+)
+def leadflow_nurture():
+    from leadflow.nurture import send
+    from leadflow.nurture.plan import plan_sends as plan
+    from leadflow.nurture.suppressions import sync_suppressions as sync
+    from leadflow.runtime import with_warehouse
+
+    @task
+    def sync_suppressions(**context) -> dict:
+        return with_warehouse(sync, context)
+
+    @task
+    def plan_sends(**context) -> dict:
+        return with_warehouse(plan, context)
+
+    @task
+    def validate_renders(**context) -> dict:
+        def check(wh, cfg, as_of):
+            return {"renderable": len(send.render_planned(cfg, send.planned_rows(wh)))}
+
+        return with_warehouse(check, context)
+
+    @task(retries=0)  # never retried blindly: the ledger decides what is still to send
+    def send_emails(**context) -> dict:
+        return with_warehouse(lambda wh, cfg, as_of: send.send_planned(wh, cfg), context)
+
+    chain(sync_suppressions(), plan_sends(), validate_renders(), send_emails())
+
+
+leadflow_nurture()

@@ -1,0 +1,139 @@
+"""The `leadflow` command: generate sample data, run steps outside Airflow, summarise, lint templates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from leadflow.config import ConfigError, Settings, load_settings
+from leadflow.warehouse import Warehouse, connect, open_warehouse
+
+
+def _warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
+    uri = getattr(args, "warehouse", None) or os.environ.get("LEADFLOW_WAREHOUSE_URI")
+    return connect(uri) if uri else open_warehouse(cfg.warehouse_conn_id)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from leadflow.sources.generate import generate
+
+    summary = generate(
+        Path(args.out),
+        leads=args.leads,
+        days=args.days,
+        seed=args.seed,
+        end_date=args.end_date,
+        bad_share=args.bad_share,
+    )
+    print(
+        f"generated {summary.leads:,} leads and {summary.events:,} events "
+        f"into {args.out} ({len(summary.crm_files)} CRM file(s), {len(summary.web_files)} event file(s))"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from leadflow.nurture.send import run_nurture
+    from leadflow.pipeline import run_nightly
+
+    cfg = load_settings(args.config)
+    with _warehouse(args, cfg) as wh:
+        result = run_nightly(wh, cfg, args.date)
+        for step, outcome in result.steps.items():
+            print(f"{step:<18} {outcome}")
+        if args.nurture:
+            print(f"{'nurture':<18} {run_nurture(wh, cfg, args.date)}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from leadflow.pipeline import hot_leads, stage_counts
+
+    cfg = load_settings(args.config)
+    with _warehouse(args, cfg) as wh:
+        as_of = args.date or wh.scalar("select max(as_of_date) from scoring.lead_scores")
+        if as_of is None:
+            print("no scores yet: run the nightly DAG first (make demo, or make dag DAG=leadflow_nightly DATE=…)")
+            return 1
+        as_of = date.fromisoformat(str(as_of))
+        counts = stage_counts(wh)
+        print(f"leadflow summary as of {as_of}")
+        print("\nleads per stage")
+        for stage, n in counts.items():
+            print(f"  {stage:<16} {n:>7,}")
+        print("\ntop 5 hot leads")
+        hot = hot_leads(wh, as_of)
+        if hot.empty:
+            print("  (none)")
+        for row in hot.itertuples():
+            print(f"  {row.crm_id}  {row.company or ''} {row.last_name or ''} {row.first_name or ''}".rstrip())
+            print(f"      score {row.total_score:.0f} ({row.stage}): {row.top_reasons}")
+        sends = dict(wh.fetchall("select status, count(*) from nurture.email_sends group by status order by 1"))
+        outbox = cfg.path(cfg.mailer.outbox)
+        files = len(list(outbox.glob("*.eml"))) if outbox.is_dir() else 0
+        print("\nemails")
+        print(f"  ledger: {', '.join(f'{k} {v:,}' for k, v in sends.items()) or 'empty'}")
+        if cfg.mailer.kind == "file":
+            print(f"  outbox: {files:,} .eml files in {outbox}")
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from leadflow.nurture import templates_cli
+
+    cfg = load_settings(args.config)
+    if args.action == "lint":
+        return templates_cli.lint(cfg)
+    return templates_cli.preview(cfg, args.name, Path(args.out), args.lead_id, _warehouse(args, cfg) if args.lead_id else None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
+    parser.add_argument("--config", help="leadflow.yml (default: $LEADFLOW_CONFIG or config/leadflow.yml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write realistic sample CRM and web-event files")
+    gen.add_argument("--leads", type=int, default=2000)
+    gen.add_argument("--days", type=int, default=120)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 22))
+    gen.add_argument("--bad-share", type=float, default=0.005, help="share of deliberately bad rows")
+    gen.add_argument("--out", required=True, help="landing folder (gets crm/ and web/)")
+    gen.set_defaults(func=cmd_generate)
+
+    run = sub.add_parser("run", help="run the nightly steps for one date without Airflow")
+    run.add_argument("--date", type=date.fromisoformat, required=True)
+    run.add_argument("--nurture", action="store_true", help="also plan and send nurture email")
+    run.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    run.set_defaults(func=cmd_run)
+
+    summ = sub.add_parser("summary", help="leads per stage, top hot leads and their reasons, emails")
+    summ.add_argument("--date", type=date.fromisoformat)
+    summ.add_argument("--warehouse")
+    summ.set_defaults(func=cmd_summary)
+
+    tpl = sub.add_parser("templates", help="lint or preview email templates")
+    tpl.add_argument("action", choices=["lint", "preview"])
+    tpl.add_argument("name", nargs="?")
+    tpl.add_argument("--lead-id")
+    tpl.add_argument("--out", default="data/preview")
+    tpl.add_argument("--warehouse")
+    tpl.set_defaults(func=cmd_templates)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"leadflow: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
