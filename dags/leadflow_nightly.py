@@ -37,54 +37,84 @@ CFG = settings()
     doc_md=__doc__,
 )
 def leadflow_nightly():
-    from leadflow import pipeline
-    from leadflow.crm.writeback import write_back
-    from leadflow.runtime import as_of_date, with_warehouse
-
+    # Steps import leadflow's library when they run, never at parse time.
     @task
     def create_schemas(**context) -> None:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         with_warehouse(pipeline.create_schemas, context)
 
     @task
     def extract_crm(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.extract, context, "crm")
 
     @task
     def validate_raw_crm(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.validate_raw, context, "crm")
 
     @task
     def extract_web(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.extract, context, "web")
 
     @task
     def validate_raw_events(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.validate_raw, context, "web")
 
     @task
     def build_core(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.stage_core, context)
 
     @task
     def score_leads(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.score, context)
 
     @task
     def validate_scores(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.check_scores, context)
 
     @task
     def advance_stages(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(pipeline.advance_stages, context)
 
     @task(outlets=[LEAD_STAGES])
     def validate_transitions(**context) -> dict:
+        from leadflow import pipeline
+        from leadflow.runtime import as_of_date, with_warehouse
+
         result = with_warehouse(pipeline.check_transitions, context)
         context["outlet_events"][LEAD_STAGES].extra = {"as_of_date": as_of_date(context).isoformat()}
         return result
 
     @task
     def write_back_crm(**context) -> dict:
+        from leadflow.crm.writeback import write_back
+        from leadflow.runtime import with_warehouse
+
         return with_warehouse(write_back, context)
 
     chain(

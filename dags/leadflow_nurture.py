@@ -30,29 +30,35 @@ from leadflow.assets import LEAD_STAGES
     doc_md=__doc__,
 )
 def leadflow_nurture():
-    from leadflow.nurture import send
-    from leadflow.nurture.plan import plan_sends as plan
-    from leadflow.nurture.suppressions import sync_suppressions as sync
-    from leadflow.runtime import with_warehouse
+    # Steps import leadflow's library when they run, never at parse time.
 
     @task
     def sync_suppressions(**context) -> dict:
-        return with_warehouse(sync, context)
+        from leadflow.nurture.suppressions import sync_suppressions
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(sync_suppressions, context)
 
     @task
     def plan_sends(**context) -> dict:
-        return with_warehouse(plan, context)
+        from leadflow.nurture.plan import plan_sends
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(plan_sends, context)
 
     @task
     def validate_renders(**context) -> dict:
-        def check(wh, cfg, as_of):
-            return {"renderable": len(send.render_planned(cfg, send.planned_rows(wh)))}
+        from leadflow.nurture.send import check_renders
+        from leadflow.runtime import with_warehouse
 
-        return with_warehouse(check, context)
+        return with_warehouse(check_renders, context)
 
     @task(retries=0)  # never retried blindly: the ledger decides what is still to send
     def send_emails(**context) -> dict:
-        return with_warehouse(lambda wh, cfg, as_of: send.send_planned(wh, cfg), context)
+        from leadflow.nurture.send import send_planned
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(send_planned, context)
 
     chain(sync_suppressions(), plan_sends(), validate_renders(), send_emails())
 

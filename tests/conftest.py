@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+# Airflow reads these at import: point it at this checkout before anything imports it.
+os.environ.setdefault("LEADFLOW_HOME", str(ROOT))
+os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".airflow"))
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(ROOT / "plugins"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from leadflow.config import Settings, load_settings  # noqa: E402
 from leadflow.pipeline import create_schemas  # noqa: E402
 from leadflow.warehouse import Warehouse, connect  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN_URI = os.environ.get("LEADFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
 

@@ -126,7 +126,12 @@ def _finish(wh: Warehouse, send_key: str, status: str, message_id: str | None, e
         )
 
 
-def send_planned(wh: Warehouse, settings: Settings, mailer: Mailer | None = None) -> dict:
+def check_renders(wh: Warehouse, settings: Settings, as_of: date | None = None) -> dict:
+    """The `validate_renders` gate: every planned email renders, or nothing is sent."""
+    return {"renderable": len(render_planned(settings, planned_rows(wh)))}
+
+
+def send_planned(wh: Warehouse, settings: Settings, as_of: date | None = None, mailer: Mailer | None = None) -> dict:
     """Deliver every planned email that may go out now; each is claimed in its own committed
     transaction before the call, so a crash leaves it `claimed` (never resent blindly)."""
     rows = planned_rows(wh)
@@ -164,4 +169,4 @@ def run_nurture(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     from leadflow.nurture.plan import plan_sends
 
     planned = plan_sends(wh, settings, as_of)
-    return {"plan": planned, "send": send_planned(wh, settings)}
+    return {"plan": planned, "send": send_planned(wh, settings, as_of)}

@@ -1,0 +1,103 @@
+"""Pure functions of the foundation: bind translation, statement splitting, send times, rules, config."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from leadflow.config import ConfigError, load_settings
+from leadflow.nurture.plan import is_business_day, send_time
+from leadflow.scoring import load_rules
+from leadflow.sources.files import due_files, file_date
+from leadflow.warehouse import bind, split_statements
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("sql", "dialect", "expected"),
+    [
+        ("select :a, x::int", "duckdb", "select $a, x::int"),  # a cast is not a bind
+        ("select :a, x::int", "postgres", "select %(a)s, x::int"),
+        # binds inside string literals stay text; % is doubled for psycopg
+        ("select ':a' like '%x%', :b", "postgres", "select ':a' like '%%x%%', %(b)s"),
+        ("select ':a', :b", "duckdb", "select ':a', $b"),
+    ],
+)
+def test_bind_rewrites_only_real_parameters(sql, dialect, expected):
+    assert bind(sql, dialect) == expected
+
+
+def test_split_statements_ignores_comments_and_quoted_semicolons():
+    script = "-- a lead's note; not a split\nselect 'a;b';\n\ninsert into t values (1); -- done\n"
+    assert split_statements(script) == ["select 'a;b'", "insert into t values (1)"]
+
+
+@pytest.mark.parametrize(
+    ("not_before", "tz", "country", "expected_local"),
+    [
+        # Monday 2026-11-23 00:00 JST is 勤労感謝の日 (a JP holiday): next slot Tuesday 10:00
+        (datetime(2026, 11, 22, 15, 0, tzinfo=UTC), "Asia/Tokyo", "JP", "2026-11-24T10:00:00+09:00"),
+        # Saturday in New York: Monday 10:00
+        (datetime(2026, 11, 21, 15, 0, tzinfo=UTC), "America/New_York", "US", "2026-11-23T10:00:00-05:00"),
+        # 08:00 on a London weekday: same day 10:00
+        (datetime(2026, 11, 25, 8, 0, tzinfo=UTC), "Europe/London", "GB", "2026-11-25T10:00:00+00:00"),
+        # 11:00 on a weekday is past the send hour: next day
+        (datetime(2026, 11, 25, 2, 0, tzinfo=UTC), "Asia/Tokyo", "JP", "2026-11-26T10:00:00+09:00"),
+    ],
+)
+def test_send_time_is_the_next_business_morning_in_the_leads_zone(not_before, tz, country, expected_local):
+    got = send_time(not_before, tz, country, send_hour=10)
+    assert got == datetime.fromisoformat(expected_local)
+
+
+def test_unknown_country_has_weekends_but_no_holidays():
+    assert is_business_day(date(2026, 11, 23), "ZZ") is True  # a Monday; no calendar for ZZ
+    assert is_business_day(date(2026, 11, 23), "JP") is False  # 勤労感謝の日
+    assert is_business_day(date(2026, 11, 22), None) is False  # Sunday
+
+
+def test_default_rules_follow_the_domain_articles():
+    rules = load_rules(ROOT / "config" / "scoring.yml")
+    points = {r.id: r.points for r in [*rules.fit, *rules.engagement]}
+    # 決裁権あり +20, 企業規模100人以上 +20, 価格ページ閲覧 +15, 導入事例DL +10, ウェビナー参加 +10
+    assert (points["decision_maker"], points["company_100_plus"]) == (20, 20)
+    assert (points["pricing_view"], points["case_study_download"], points["webinar_attended"]) == (15, 10, 10)
+    assert len(rules.version) == 12
+
+
+def test_rules_errors_name_the_file_rule_and_field(tmp_path):
+    data = yaml.safe_load((ROOT / "config" / "scoring.yml").read_text())
+    data["fit"][0]["op"] = "between"  # needs [low, high]
+    data["engagement"][0]["half_life_days"] = 0
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(ConfigError) as err:
+        load_rules(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "fit rule 'decision_maker'" in message and "needs [low, high]" in message
+    assert "engagement rule 'pricing_view' field half_life_days" in message
+
+
+def test_settings_reject_unknown_keys_and_time_zones(tmp_path):
+    data = yaml.safe_load((ROOT / "config" / "leadflow.yml").read_text())
+    data["timezone"] = "Mars/Olympus"
+    data["mailer"]["from_emial"] = "typo@example.com"
+    path = tmp_path / "leadflow.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert "timezone: Value error, unknown IANA time zone 'Mars/Olympus'" in str(err.value)
+    assert "mailer.from_emial: Extra inputs are not permitted" in str(err.value)
+
+
+def test_dated_files_wait_for_their_run(tmp_path):
+    for name in ("events_2026-11-21.jsonl", "events_2026-11-22.jsonl", "events_2026-11-23.jsonl", "extra.jsonl"):
+        (tmp_path / name).write_text("")
+    assert file_date(tmp_path / "events_2026-11-21.jsonl") == date(2026, 11, 21)
+    due = [p.name for p in due_files(tmp_path, "*.jsonl", date(2026, 11, 22))]
+    assert due == ["events_2026-11-21.jsonl", "events_2026-11-22.jsonl", "extra.jsonl"]
