@@ -37,7 +37,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from leadflow.nurture.send import run_nurture
     from leadflow.pipeline import run_nightly
 
     cfg = load_settings(args.config)
@@ -46,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for step, outcome in result.steps.items():
             print(f"{step:<18} {outcome}")
         if args.nurture:
+            from leadflow.nurture.send import run_nurture
+
             print(f"{'nurture':<18} {run_nurture(wh, cfg, args.date)}")
     return 0
 

@@ -23,9 +23,10 @@ labels as (
 totals as (
     select
         l.lead_id,
-        coalesce(sum(case when f.kind = 'fit' then f.points end), 0) as fit_score,
-        coalesce(sum(case when f.kind = 'engagement' then f.points end), 0) as engagement_score,
-        coalesce(sum(f.points), 0) as total_score,
+        -- factors carry two decimals; rounding the sums makes them independent of summation order
+        {{ m.round2("coalesce(sum(case when f.kind = 'fit' then f.points end), 0)") }} as fit_score,
+        {{ m.round2("coalesce(sum(case when f.kind = 'engagement' then f.points end), 0)") }} as engagement_score,
+        {{ m.round2('coalesce(sum(f.points), 0)') }} as total_score,
         coalesce(max(case when lb.hand_raiser then 1 else 0 end), 0) = 1 as hand_raiser
     from core.leads as l
     left join factors as f on l.lead_id = f.lead_id

@@ -144,7 +144,7 @@ with
 sums as (
     select
         lead_id,
-        sum(points) as raw_total
+        {{ m.round2('sum(points)') }} as raw_total
     from scoring.score_factors
     where as_of_date = cast(:as_of_date as date)
     group by lead_id
@@ -157,7 +157,7 @@ final as (
         'score_range' as rule_id,
         'clamp' as kind,
         1 as occurrences,
-        greatest(least(sums.raw_total, s.score_max), s.score_min) - sums.raw_total as points
+        {{ m.round2('greatest(least(sums.raw_total, s.score_max), s.score_min) - sums.raw_total') }} as points
     from sums
     cross join scoring.settings as s
     where sums.raw_total < s.score_min or sums.raw_total > s.score_max

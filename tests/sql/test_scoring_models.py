@@ -147,7 +147,7 @@ def test_stages_move_forward_by_score_and_hand_raisers(wh, settings):
     add_leads(
         wh,
         {"crm_id": "COLD"},
-        {"crm_id": "WARM", "job_title": "部長", "employee_count": 300},  # fit 40 >= warm 30
+        {"crm_id": "WARM", "job_title": "部長", "employee_count": 300},  # fit 40 >= warm 40
         {"crm_id": "HOT"},
     )
     add_events(wh, "HOT", ("demo_request", "2026-11-22"))
@@ -155,7 +155,7 @@ def test_stages_move_forward_by_score_and_hand_raisers(wh, settings):
     assert (stage(wh, "COLD"), stage(wh, "WARM"), stage(wh, "HOT")) == ("cold", "warm", "hot")
     reasons = dict(wh.fetchall("select to_stage, reason from lifecycle.stage_transitions"))
     assert reasons["hot"] == "hand_raiser: contact, quote or demo request"
-    assert reasons["warm"] == "score 40 reached warm threshold 30"
+    assert reasons["warm"] == "score 40 reached warm threshold 40"
 
 
 def test_sales_qualified_needs_bant_and_a_hot_lead(wh, settings):

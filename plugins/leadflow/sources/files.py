@@ -53,7 +53,9 @@ class LoadSummary:
 
     source: str
     batch_id: str
-    files: tuple[str, ...]
+    files: int
+    first_file: str | None
+    last_file: str | None
     rows: int
     unreadable: int
 
@@ -191,4 +193,6 @@ def extract_files(wh: Warehouse, source: str, folder: Path, pattern: str, as_of:
             names.append(path.name)
             total += len(frame)
             unreadable += len(bad)
-    return LoadSummary(source, batch_id, tuple(names), total, unreadable)
+    return LoadSummary(
+        source, batch_id, len(names), names[0] if names else None, names[-1] if names else None, total, unreadable
+    )
