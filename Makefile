@@ -14,7 +14,6 @@ export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP := leadflow\..*
-export AIRFLOW__LOGGING__LOGGING_LEVEL ?= WARNING
 export GX_ANALYTICS_ENABLED := False
 export AIRFLOW_CONN_LEADFLOW_WAREHOUSE ?= {"conn_type": "duckdb", "host": "$(CURDIR)/data/warehouse.duckdb"}
 
@@ -52,8 +51,9 @@ dag: airflow-init
 	@echo "== $(DAG) for $(DATE)"
 	$(BIN)/airflow dags test $(DAG) $(DATE) -c '{"as_of_date": "$(DATE)"}' > $(AIRFLOW_HOME)/last_dag_test.log 2>&1 \
 		|| (tail -n 60 $(AIRFLOW_HOME)/last_dag_test.log; exit 1)
-	@grep -E "Dag run (in )?(success|failed)|state=" $(AIRFLOW_HOME)/last_dag_test.log | tail -n 1 || true
-	@! grep -q "state=failed\|DagRunState.FAILED" $(AIRFLOW_HOME)/last_dag_test.log
+	@state=$$(grep "DagRun Finished" $(AIRFLOW_HOME)/last_dag_test.log | grep -o "state=[a-z_]*" | tail -n 1); \
+		echo "   $(DAG) $(DATE): $${state:-state=unknown} (log: $(AIRFLOW_HOME)/last_dag_test.log)"; \
+		test "$$state" = "state=success" || (grep -E "\[error|Traceback|Error:" $(AIRFLOW_HOME)/last_dag_test.log | tail -n 20; exit 1)
 
 test: airflow-init
 	$(BIN)/python -m pytest -q

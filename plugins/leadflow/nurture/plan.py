@@ -136,7 +136,7 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
             )
         not_before = cutoff(settings, as_of)
         due["send_at"] = [
-            send_time(not_before, tz, country, settings.nurture.send_hour)
+            send_time(not_before, tz, country if isinstance(country, str) else None, settings.nurture.send_hour)
             for tz, country in zip(due["timezone"], due["country"], strict=True)
         ]
         due["as_of_date"] = as_of

@@ -1,0 +1,478 @@
+"""Sending email: one small `Mailer` interface with a local file outbox and the SendGrid v3 API.
+
+`mailer_from_settings` picks one by `settings.mailer.kind`. A mailer never raises for a single
+email: it returns a `SendResult` whose status says what the caller may do next — `sent`,
+`failed` (not delivered; safe to retry only when `retry_after` is set) or `unknown` (SendGrid may
+have accepted it: never resend blindly, reconcile first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import os
+import re
+import secrets
+import time
+import urllib.error
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.errors import MessageError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from leadflow.config import MailerConfig
+from leadflow.nurture.render import RenderedEmail, header_safe
+
+__all__ = [
+    "DEFAULT_SENDGRID_HOST",
+    "FileMailer",
+    "Mailer",
+    "MailerSetupError",
+    "OutgoingEmail",
+    "SendGridMailer",
+    "SendResult",
+    "SuppressionFetchError",
+    "mailer_from_settings",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SENDGRID_HOST = "https://api.sendgrid.com"
+RATE_LIMIT_DEFAULT_WAIT = 60.0
+RATE_LIMIT_MAX_WAIT = 900.0
+REFUSED_RETRY_AFTER = 60.0
+MAX_CATEGORIES = 10  # SendGrid rejects more than 10 categories per message
+SUPPRESSION_PAGE_SIZE = 500
+SUPPRESSION_KINDS = (("bounce", "bounces"), ("spam_report", "spam_reports"), ("unsubscribe", "unsubscribes"))
+
+_SEND_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,199}$")
+_EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+")
+_RESPONSE_LOG = re.compile(r"^([A-Z]+ Response: \d+) ")
+
+
+class MailerSetupError(ValueError):
+    """A mailer cannot be built from the settings (e.g. no SendGrid API key anywhere)."""
+
+
+class SuppressionFetchError(RuntimeError):
+    """SendGrid's suppression lists could not be read; the message never contains the API key."""
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One rendered email addressed to one recipient, with our unique `send_key` (never PII)."""
+
+    send_key: str
+    to_email: str
+    to_name: str
+    rendered: RenderedEmail
+    send_at: datetime | None
+    unsubscribe_url: str
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _SEND_KEY.match(self.send_key):
+            raise ValueError("send_key must be 1-200 characters of A-Z a-z 0-9 . _ : = - (no PII)")
+        if not _EMAIL.match(self.to_email):
+            raise ValueError(f"send {self.send_key}: to_email is not a plain email address")
+        if self.send_at is not None and self.send_at.utcoffset() is None:
+            raise ValueError(f"send {self.send_key}: send_at must be timezone-aware")
+        if self.unsubscribe_url and (
+            not self.unsubscribe_url.startswith(("https://", "http://"))
+            or re.search(r"[\s<>\"]", self.unsubscribe_url)
+        ):
+            raise ValueError(f"send {self.send_key}: unsubscribe_url must be an http(s) URL")
+        if self.rendered.kind == "marketing" and not self.unsubscribe_url:
+            raise ValueError(f"send {self.send_key}: marketing email needs an unsubscribe_url")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one send. `retry_after` (seconds) is set only when a retry is safe."""
+
+    status: Literal["sent", "failed", "unknown"]
+    message_id: str | None
+    error: str | None
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == "failed" and self.retry_after is not None
+
+
+class Mailer(Protocol):
+    """Anything that delivers one email and says what happened; it never raises for one email."""
+
+    def send(self, email: OutgoingEmail) -> SendResult: ...
+
+
+def _categories(configured: Iterable[str], extra: Iterable[str]) -> list[str]:
+    seen: list[str] = []
+    for category in (*configured, *extra):
+        clean = header_safe(category, 255)
+        if clean and clean not in seen:
+            seen.append(clean)
+    return seen[:MAX_CATEGORIES]
+
+
+# --------------------------------------------------------------------------- file outbox
+
+
+class FileMailer:
+    """The embedded default: each email becomes `<outbox>/<send_key>.eml` (RFC 5322, written once)."""
+
+    def __init__(self, outbox: Path, mailer_config: MailerConfig):
+        self.outbox = Path(outbox)
+        self.config = mailer_config
+
+    def __repr__(self) -> str:
+        return f"FileMailer(outbox={str(self.outbox)!r})"
+
+    def _message_id(self, send_key: str) -> str:
+        domain = self.config.from_email.rpartition("@")[2] or "leadflow.invalid"
+        return f"<{send_key.replace(':', '.')}@{domain}>"
+
+    def build_message(self, email: OutgoingEmail) -> bytes:
+        """The .eml bytes for `email` (CRLF line endings, RFC 2047 encoded headers)."""
+        msg = EmailMessage(policy=policy.SMTP)
+        msg["From"] = Address(
+            display_name=header_safe(self.config.from_name, 200), addr_spec=self.config.from_email
+        )
+        msg["To"] = Address(display_name=header_safe(email.to_name, 200), addr_spec=email.to_email)
+        msg["Subject"] = header_safe(email.rendered.subject)
+        if self.config.reply_to:
+            msg["Reply-To"] = self.config.reply_to
+        msg["Date"] = format_datetime(datetime.now(UTC))
+        msg["Message-ID"] = self._message_id(email.send_key)
+        if email.unsubscribe_url:
+            msg["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["X-Leadflow-Send-Key"] = email.send_key
+        if email.send_at is not None:
+            msg["X-Leadflow-Send-At"] = email.send_at.isoformat()
+        msg["X-Leadflow-Template"] = f"{email.rendered.template}/{email.rendered.locale}"
+        categories = _categories(self.config.categories, email.categories)
+        if categories:
+            msg["X-Leadflow-Categories"] = ", ".join(categories)
+        msg.set_content(email.rendered.text, subtype="plain", charset="utf-8")
+        msg.add_alternative(email.rendered.html, subtype="html", charset="utf-8")
+        return msg.as_bytes()
+
+    def _existing_message_id(self, path: Path, send_key: str) -> str:
+        with path.open("rb") as fh:
+            headers = BytesHeaderParser(policy=policy.default).parse(fh)
+        return str(headers.get("Message-ID") or self._message_id(send_key))
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        final = self.outbox / f"{email.send_key}.eml"
+        if final.exists():
+            return SendResult("sent", self._existing_message_id(final, email.send_key), None)
+        try:
+            data = self.build_message(email)
+        except (ValueError, TypeError, MessageError) as exc:
+            return SendResult("failed", None, f"could not build the message: {type(exc).__name__}: {exc}")
+        tmp = self.outbox / f".{email.send_key}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                # link() never replaces an existing file, so two writers cannot both "send".
+                os.link(tmp, final)
+            except FileExistsError:
+                return SendResult("sent", self._existing_message_id(final, email.send_key), None)
+            except OSError:  # filesystems without hard links
+                if final.exists():
+                    return SendResult("sent", self._existing_message_id(final, email.send_key), None)
+                os.replace(tmp, final)
+        except OSError as exc:
+            return SendResult("failed", None, f"could not write {final.name}: {exc.strerror or exc}")
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        message_id = self._message_id(email.send_key)
+        log.info("wrote send %s to the outbox as %s", email.send_key, final.name)
+        return SendResult("sent", message_id, None)
+
+
+# --------------------------------------------------------------------------- SendGrid
+
+
+class _RedactSecrets(logging.Filter):
+    """python_http_client logs request headers (the Authorization bearer), payloads and response
+    bodies (recipient PII, suppression lists) at DEBUG: redact the bearer and drop the bodies."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        response = _RESPONSE_LOG.match(message)
+        if message.startswith("PAYLOAD:"):
+            record.msg, record.args = "PAYLOAD: [omitted]", ()
+        elif response:
+            record.msg, record.args = f"{response.group(1)} [body omitted]", ()
+        elif "Bearer" in message:
+            record.msg, record.args = _BEARER.sub(r"\1[redacted]", message), ()
+        return True
+
+
+_HTTP_CLIENT_LOGGER = logging.getLogger("python_http_client.client")
+if not any(isinstance(f, _RedactSecrets) for f in _HTTP_CLIENT_LOGGER.filters):
+    _HTTP_CLIENT_LOGGER.addFilter(_RedactSecrets())
+
+
+def _sendgrid_errors(body: bytes | str | None) -> str:
+    """SendGrid's `{"errors": [{"message", "field"}]}` as one readable line."""
+    if not body:
+        return "no error details"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        errors = json.loads(text).get("errors") or []
+        parts = [
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+            for e in errors
+            if isinstance(e, dict)
+        ]
+    except (ValueError, AttributeError):
+        parts = []
+    return "; ".join(parts)[:1000] if parts else header_safe(text, 300)
+
+
+class SendGridMailer:
+    """Real delivery through SendGrid's v3 `mail/send` with the official `sendgrid` client."""
+
+    def __init__(
+        self,
+        api_key: str,
+        mailer_config: MailerConfig,
+        host: str = DEFAULT_SENDGRID_HOST,
+        timeout: float = 10,
+        clock: Callable[[], float] = time.time,
+    ):
+        import sendgrid
+
+        if not api_key:
+            raise MailerSetupError("SendGrid API key is empty")
+        self.config = mailer_config
+        self.host = host.rstrip("/")
+        self.timeout = timeout
+        self._clock = clock
+        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=self.host)
+
+    def __repr__(self) -> str:
+        return f"SendGridMailer(host={self.host!r}, sandbox_mode={self.config.sandbox_mode})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SendGridMailer holds a secret and cannot be pickled")
+
+    # ---- payload
+
+    def build_payload(self, email: OutgoingEmail) -> dict[str, Any]:
+        """The v3 mail/send JSON body for `email`."""
+        from sendgrid.helpers.mail import (
+            Asm,
+            Category,
+            CustomArg,
+            From,
+            Header,
+            HtmlContent,
+            Mail,
+            MailSettings,
+            PlainTextContent,
+            ReplyTo,
+            SandBoxMode,
+            SendAt,
+            Subject,
+            To,
+        )
+
+        cfg = self.config
+        mail = Mail(
+            from_email=From(cfg.from_email, header_safe(cfg.from_name, 200) or None),
+            to_emails=To(email.to_email, header_safe(email.to_name, 200) or None),
+            subject=Subject(header_safe(email.rendered.subject)),
+            plain_text_content=PlainTextContent(email.rendered.text),
+            html_content=HtmlContent(email.rendered.html),
+        )
+        if cfg.reply_to:
+            mail.reply_to = ReplyTo(cfg.reply_to)
+        if email.unsubscribe_url:
+            mail.header = Header("List-Unsubscribe", f"<{email.unsubscribe_url}>")
+            mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        mail.custom_arg = CustomArg("send_key", email.send_key)
+        for category in _categories(cfg.categories, email.categories):
+            mail.category = Category(category)
+        if email.send_at is not None:
+            mail.send_at = SendAt(int(email.send_at.timestamp()))
+        if cfg.asm_group_id is not None:
+            mail.asm = Asm(cfg.asm_group_id)
+        if cfg.sandbox_mode:
+            mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
+        return mail.get()
+
+    # ---- sending
+
+    def _retry_after(self, headers: Any) -> float:
+        """Seconds until SendGrid's rate limit resets (X-RateLimit-Reset is a unix time), bounded."""
+        wait = RATE_LIMIT_DEFAULT_WAIT
+        reset = headers.get("X-RateLimit-Reset") if headers is not None else None
+        retry_after = headers.get("Retry-After") if headers is not None else None
+        try:
+            if reset is not None:
+                wait = float(reset) - self._clock()
+            elif retry_after is not None:
+                wait = float(retry_after)
+        except ValueError:
+            wait = RATE_LIMIT_DEFAULT_WAIT
+        return float(min(max(wait, 1.0), RATE_LIMIT_MAX_WAIT))
+
+    def send(self, email: OutgoingEmail) -> SendResult:
+        from python_http_client import exceptions as http_errors
+
+        try:
+            payload = self.build_payload(email)
+        except Exception as exc:  # the helpers validate (e.g. refuse content that looks like a key)
+            return self._result(
+                email, SendResult("failed", None, f"could not build the payload: {type(exc).__name__}")
+            )
+        try:
+            response = self._client.client.mail.send.post(request_body=payload, timeout=self.timeout)
+        except http_errors.HTTPError as exc:
+            status = int(exc.status_code)
+            detail = f"SendGrid {status}: {_sendgrid_errors(exc.body)}"
+            if status == 429:
+                result = SendResult("failed", None, detail, retry_after=self._retry_after(exc.headers))
+            elif 400 <= status < 500:
+                result = SendResult("failed", None, detail)
+            else:  # 5xx: SendGrid may or may not have queued it
+                result = SendResult("unknown", None, detail)
+            return self._result(email, result)
+        except urllib.error.URLError as exc:
+            # urllib wraps errors raised while connecting and writing the request: the request was
+            # not (completely) sent, so SendGrid cannot have accepted it.
+            reason = exc.reason
+            name = type(reason).__name__ if isinstance(reason, BaseException) else str(reason)
+            return self._result(
+                email,
+                SendResult("failed", None, f"request not sent: {name}", retry_after=REFUSED_RETRY_AFTER),
+            )
+        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, truncated responses
+            # Raised while waiting for the response: the request went out and may have been accepted.
+            return self._result(
+                email, SendResult("unknown", None, f"no response from SendGrid: {type(exc).__name__}")
+            )
+        status = int(response.status_code)
+        message_id = response.headers.get("X-Message-Id") if response.headers is not None else None
+        if 200 <= status < 300:
+            return self._result(email, SendResult("sent", message_id, None))
+        return self._result(email, SendResult("unknown", message_id, f"unexpected SendGrid status {status}"))
+
+    def _result(self, email: OutgoingEmail, result: SendResult) -> SendResult:
+        if result.status == "sent":
+            log.info("SendGrid accepted send %s (message id %s)", email.send_key, result.message_id)
+        else:
+            log.warning("SendGrid send %s: %s (%s)", email.send_key, result.status, result.error)
+        return result
+
+    # ---- suppressions
+
+    def fetch_suppressions(self, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Bounces, spam reports and global unsubscribes (created at or after `since`), one dict per
+        entry: email (lower-cased), kind (bounce|spam_report|unsubscribe), created_at (aware UTC)."""
+        from python_http_client import exceptions as http_errors
+
+        if since is not None and since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware")
+        found: list[dict[str, Any]] = []
+        for kind, segment in SUPPRESSION_KINDS:
+            offset = 0
+            while True:
+                params: dict[str, Any] = {"limit": SUPPRESSION_PAGE_SIZE, "offset": offset}
+                if since is not None:
+                    params["start_time"] = int(since.timestamp())
+                try:
+                    response = self._client.client.suppression._(segment).get(
+                        query_params=params, timeout=self.timeout
+                    )
+                    page = json.loads(response.body or b"[]")
+                except http_errors.HTTPError as exc:
+                    detail = _sendgrid_errors(exc.body)
+                    raise SuppressionFetchError(
+                        f"SendGrid {exc.status_code} on {segment}: {detail}"
+                    ) from None
+                except (OSError, http.client.HTTPException, ValueError) as exc:
+                    raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
+                for row in page:
+                    found.append(
+                        {
+                            "email": str(row.get("email", "")).strip().lower(),
+                            "kind": kind,
+                            "created_at": datetime.fromtimestamp(int(row.get("created") or 0), UTC),
+                        }
+                    )
+                if len(page) < SUPPRESSION_PAGE_SIZE:
+                    break
+                offset += len(page)
+        return found
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _api_host(conn: Any) -> str | None:
+    """The API base URL from an Airflow connection's host (+ port, schema as http/https)."""
+    host = (getattr(conn, "host", None) or "").strip().rstrip("/")
+    if not host:
+        return None
+    if "://" not in host:
+        scheme = conn.schema if getattr(conn, "schema", None) in ("http", "https") else "https"
+        host = f"{scheme}://{host}"
+    port = getattr(conn, "port", None)
+    if port and not re.search(r":\d+$", host.split("://", 1)[1]):
+        host = f"{host}:{port}"
+    return host
+
+
+def _sendgrid_connection(conn_id: str) -> Any | None:
+    try:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # leadflow used without Airflow: environment variables only
+        return None
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def mailer_from_settings(settings: Any) -> Mailer:
+    """The configured mailer: the file outbox, or SendGrid with the key from the Airflow connection
+    `settings.mailer.sendgrid_conn_id` (password; host overrides the API host; extra `timeout`)
+    or else the `SENDGRID_API_KEY` environment variable."""
+    cfg: MailerConfig = settings.mailer
+    if cfg.kind == "file":
+        return FileMailer(settings.path(cfg.outbox), cfg)
+    conn = _sendgrid_connection(cfg.sendgrid_conn_id)
+    api_key = (getattr(conn, "password", None) or "") or os.environ.get("SENDGRID_API_KEY", "")
+    if not api_key:
+        raise MailerSetupError(
+            f"no SendGrid API key: set the password of Airflow connection {cfg.sendgrid_conn_id!r} "
+            "or the SENDGRID_API_KEY environment variable"
+        )
+    host = (_api_host(conn) if conn is not None else None) or DEFAULT_SENDGRID_HOST
+    timeout = 10.0
+    if conn is not None:
+        extra = getattr(conn, "extra_dejson", None) or {}
+        with contextlib.suppress(TypeError, ValueError):
+            timeout = float(extra.get("timeout", timeout))
+    return SendGridMailer(api_key, cfg, host=host, timeout=timeout)
