@@ -48,7 +48,7 @@ case
 end
 {%- endmacro %}
 
-{# x rounded to 2 decimals (PostgreSQL rounds only numeric to digits) #}
+{# x rounded to 2 decimals, identically on both (DuckDB's bare numeric has only 3 decimals) #}
 {% macro round2(x) -%}
-round(cast({{ x }} as numeric), 2)
+round(cast({{ x }} as decimal(18, 6)), 2)
 {%- endmacro %}

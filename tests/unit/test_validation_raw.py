@@ -355,6 +355,7 @@ def test_event_id_duplicates() -> None:
     # The identical copy is dropped and counted; the different one cannot both be event E1.
     assert result.exact_duplicates == 1
     assert reasons(result) == {3: "duplicate event_id 'E1' differs from row 1 of web.jsonl"}
+    assert list(result.quarantine["source"]) == ["web"]  # named as in config: sources.web
     assert list(result.clean["_row"]) == [1]
     assert_accounted(result, 3)
 
@@ -515,7 +516,7 @@ def test_the_email_fast_path_agrees_with_email_validator() -> None:
 
 
 def test_gx_suites_in_the_repository_match_the_code(tmp_path: Path) -> None:
-    import great_expectations as great_expectations
+    import great_expectations
 
     for name, doc in raw.suite_documents().items():
         committed = json.loads((ROOT / "gx" / "expectations" / f"{name}.json").read_text(encoding="utf-8"))

@@ -333,7 +333,8 @@ BAD_EVENT_KINDS = ("unknown_event_type", "naive_timestamp", "future_timestamp", 
 BAD_UNKNOWN_TYPE, BAD_NAIVE, BAD_FUTURE, BAD_NO_ID = range(1, len(BAD_EVENT_KINDS) + 1)
 
 LEAD_CHUNK = 25_000  # leads per event-generation chunk (fixed: output must not depend on memory)
-SPILL_BYTES = 64 << 20  # keep generated events in memory up to this size, then spill to .npy files
+SPILL_BYTES = 64 << 20
+WRITE_BATCH = 100_000  # event lines formatted at once  # keep generated events in memory up to this size, then spill to .npy files
 EVENT_DTYPE = np.dtype(
     [
         ("ts", "<i8"),  # UTC epoch seconds
@@ -1096,7 +1097,11 @@ def _write_event_files(
                 counter = np.concatenate(counters)
                 order = np.argsort(events["ts"], kind="stable")
                 events, counter = events[order], counter[order]
-                fh.write(_json_lines(events, counter ^ key, t, catalogue, type_json))
+                ids = counter ^ key
+                for lo in range(0, len(events), WRITE_BATCH):
+                    batch = slice(lo, lo + WRITE_BATCH)
+                    for piece in _json_lines(events[batch], ids[batch], t, catalogue, type_json):
+                        fh.write(piece)
                 total += len(events)
         os.replace(tmp, path)
         _release_arrow_memory()
@@ -1105,7 +1110,7 @@ def _write_event_files(
 
 def _json_lines(
     e: np.ndarray, ids: npt.NDArray[np.uint64], t: _Drivers, catalogue: _Catalogue, type_json: pa.Array
-) -> bytes:
+) -> list[memoryview]:
     """Events as UTF-8 JSON lines, built column-wise from JSON fragments."""
     ident = e["ident"]
     bad = e["bad"]
@@ -1135,14 +1140,13 @@ def _json_lines(
         "}\n",
         "",
     )
-    pieces = line.chunks if isinstance(line, pa.ChunkedArray) else [line]
-    return b"".join(_string_bytes(piece) for piece in pieces)
+    return [_string_bytes(piece) for piece in (line.chunks if isinstance(line, pa.ChunkedArray) else [line])]
 
 
-def _string_bytes(strings: pa.Array) -> bytes:
-    """The concatenated characters of a string array (its data buffer between the first and last offset)."""
+def _string_bytes(strings: pa.Array) -> memoryview:
+    """The concatenated characters of a string array: its data buffer between the first and last offset."""
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
-    return strings.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]] if len(strings) else b""
+    return memoryview(strings.buffers()[2])[offsets[0] : offsets[-1]] if len(strings) else memoryview(b"")
 
 
 def _event_id_heads(ids: npt.NDArray[np.uint64]) -> pa.Array:

@@ -15,6 +15,12 @@ employee_count loses its thousands separators ('1,000' -> '1000': CRMs and sprea
 formatted numbers; only exact 3-digit grouping is accepted, so a decimal comma like '1,5' is not).
 Free text (names, company, job title, url) is passed through untouched, CR/LF and markup included:
 escaping is the renderer's job.
+
+Decisions: crm_id, email, created_at and updated_at are required, the other CRM fields optional.
+An event's email, when present, must be valid too: it is how events without crm_id find their
+lead. Duplicates are judged on the whole batch, valid or not: a CRM row superseded by a newer but
+broken version is quarantined with it rather than loaded as current, and a later event that
+reuses an earlier event's id with different content is quarantined.
 """
 
 from __future__ import annotations
@@ -502,7 +508,7 @@ class _Gate:
 CRM_GATE = _Gate("raw_crm", "crm", CRM_COLUMNS, "crm_id", CRM_RULES, _crm_frames, _latest_wins)
 EVENTS_GATE = _Gate(
     "raw_events",
-    "events",
+    "web",
     EVENT_COLUMNS,
     "event_id",
     EVENT_RULES,
