@@ -22,7 +22,10 @@ def _warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
     if env_name in os.environ or os.environ.get("AIRFLOW_HOME"):
         return open_warehouse(cfg.warehouse_conn_id)
     embedded = cfg.path("data/warehouse.duckdb")
-    print(f"(no {cfg.warehouse_conn_id} connection set: using the embedded warehouse {embedded})", file=sys.stderr)
+    print(
+        f"(no {cfg.warehouse_conn_id} connection set: using the embedded warehouse {embedded})",
+        file=sys.stderr,
+    )
     return connect(f"duckdb://{embedded}")
 
 
@@ -97,7 +100,9 @@ def cmd_templates(args: argparse.Namespace) -> int:
     cfg = load_settings(args.config)
     if args.action == "lint":
         return templates_cli.lint(cfg)
-    return templates_cli.preview(cfg, args.name, Path(args.out), args.lead_id, _warehouse(args, cfg) if args.lead_id else None)
+    return templates_cli.preview(
+        cfg, args.name, Path(args.out), args.lead_id, _warehouse(args, cfg) if args.lead_id else None
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

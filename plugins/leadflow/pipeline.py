@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,6 +14,9 @@ from leadflow.config import FileSourceConfig, Settings
 from leadflow.scoring import install_rules, load_rules
 from leadflow.sources.files import CRM_COLUMNS, EVENT_COLUMNS, RAW_TABLES, extract_files
 from leadflow.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from leadflow.validation.raw import GateResult
 
 SCHEMA_MODELS = tuple(
     f"schema/{name}"
@@ -67,14 +71,30 @@ def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict
 
 def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
     """Great Expectations gate over this batch's raw rows: quarantine bad rows, fail on too many."""
-    from leadflow.validation.raw import validate_raw_crm, validate_raw_events
+    from leadflow.validation.raw import ValidationFailed, validate_raw_crm, validate_raw_events
 
     batch = batch_id(as_of)
     columns = ", ".join((CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"))
-    frame = wh.fetch_df(f"select {columns} from {RAW_TABLES[source]} where _batch_id = :b order by _file, _row", {"b": batch})
+    frame = wh.fetch_df(
+        f"select {columns} from {RAW_TABLES[source]} where _batch_id = :b order by _file, _row", {"b": batch}
+    )
     frame = frame.astype(object).where(frame.notna(), None)
     gate = validate_raw_crm if source == "crm" else validate_raw_events
-    result = gate(frame, as_of=cutoff(settings, as_of), max_bad_share=settings.validation.max_bad_share)
+    try:
+        result = gate(
+            frame, as_of=cutoff(settings, as_of), max_bad_share=settings.validation.max_bad_share, batch=batch
+        )
+    except ValidationFailed as failure:
+        # keep the evidence the message points at, then fail the run
+        if failure.result is not None:
+            _keep_gate_result(wh, source, batch, failure.result, success=False)
+        raise
+    _keep_gate_result(wh, source, batch, result, success=True)
+    return result.summary()
+
+
+def _keep_gate_result(wh: Warehouse, source: str, batch: str, result: GateResult, success: bool) -> None:
+    """Replace this batch's quarantined rows and validation record with `result`'s."""
     now = datetime.now(UTC)
     with wh.transaction():
         wh.execute(
@@ -87,8 +107,7 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
             q.insert(1, "batch_id", batch)
             q["quarantined_at"] = now
             wh.load_df("ops.quarantine", q)
-        record_validation(wh, batch, result.name, True, result.summary(), result.results)
-    return result.summary()
+        record_validation(wh, batch, result.name, success, result.summary(), result.results)
 
 
 def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summary: dict, results: list) -> None:
@@ -128,7 +147,10 @@ def score(wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | Non
         wh.run_model("scoring/lead_scores.sql", params)
     return {
         "rules_version": rules.version,
-        "scored": wh.scalar("select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)", {"d": as_of.isoformat()}),
+        "scored": wh.scalar(
+            "select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)",
+            {"d": as_of.isoformat()},
+        ),
     }
 
 
@@ -189,7 +211,8 @@ def check_transitions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
         edges = ", ".join(f"{f}→{t} ({n})" for f, t, n in bad)
         raise RunAnomaly(f"transitions: edges not allowed by the lifecycle on {as_of}: {edges}")
     transitions = wh.scalar(
-        "select count(*) from lifecycle.stage_transitions where as_of_date = cast(:d as date)", {"d": as_of.isoformat()}
+        "select count(*) from lifecycle.stage_transitions where as_of_date = cast(:d as date)",
+        {"d": as_of.isoformat()},
     )
     return {"transitions": transitions}
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -33,10 +33,7 @@ def bind(sql: str, dialect: Dialect) -> str:
         if literal:
             parts.append(literal.replace("%", "%%") if dialect == "postgres" else literal)
             continue
-        if dialect == "postgres":
-            code = _BIND.sub(r"%(\1)s", code.replace("%", "%%"))
-        else:
-            code = _BIND.sub(r"$\1", code)
+        code = _BIND.sub(r"%(\1)s", code.replace("%", "%%")) if dialect == "postgres" else _BIND.sub(r"$\1", code)
         parts.append(code)
     return "".join(parts)
 
@@ -137,7 +134,7 @@ class Warehouse:
         return render_sql(name, self.dialect, self.sql_dir, **context)
 
     @contextmanager
-    def transaction(self) -> Iterator[Warehouse]:
+    def transaction(self) -> Generator[Warehouse, None, None]:
         """All-or-nothing: commits on success, rolls back on any error. Nested calls join the outer one."""
         if self._in_tx:
             yield self
@@ -172,12 +169,11 @@ class Warehouse:
                 finally:
                     self._raw.unregister("_leadflow_load")
             return len(df)
-        with self._raw.cursor() as cur:
-            with cur.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
-                for start in range(0, len(df), chunk_rows):
-                    buf = io.StringIO()
-                    df.iloc[start : start + chunk_rows].to_csv(buf, index=False, header=False)
-                    copy.write(buf.getvalue())
+        with self._raw.cursor() as cur, cur.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
+            for start in range(0, len(df), chunk_rows):
+                buf = io.StringIO()
+                df.iloc[start : start + chunk_rows].to_csv(buf, index=False, header=False)
+                copy.write(buf.getvalue())
         return len(df)
 
     def close(self) -> None:
@@ -201,15 +197,15 @@ def connect(uri: str, sql_dir: Path | None = None) -> Warehouse:
             path = ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(path)
-        con.execute("set timezone = 'UTC'")
-        return Warehouse("duckdb", con, sql_dir)
+        duck = duckdb.connect(path)
+        duck.execute("set timezone = 'UTC'")
+        return Warehouse("duckdb", duck, sql_dir)
     if parsed.scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
         import psycopg
 
-        con = psycopg.connect(uri.replace(parsed.scheme + "://", "postgresql://", 1), autocommit=True)
-        con.execute("set timezone = 'UTC'")
-        return Warehouse("postgres", con, sql_dir)
+        pg = psycopg.connect(uri.replace(parsed.scheme + "://", "postgresql://", 1), autocommit=True)
+        pg.execute("set timezone = 'UTC'")
+        return Warehouse("postgres", pg, sql_dir)
     raise ValueError(f"unsupported warehouse URI scheme {parsed.scheme!r} (use duckdb:// or postgresql://)")
 
 
@@ -221,7 +217,9 @@ def connection_uri(conn: Any) -> str:
     if conn.conn_type in {"postgres", "postgresql"}:
         user = quote(conn.login or "postgres", safe="")
         password = f":{quote(conn.password, safe='')}" if conn.password else ""
-        return f"postgresql://{user}{password}@{conn.host or '127.0.0.1'}:{conn.port or 5432}/{conn.schema or 'postgres'}"
+        return (
+            f"postgresql://{user}{password}@{conn.host or '127.0.0.1'}:{conn.port or 5432}/{conn.schema or 'postgres'}"
+        )
     raise ValueError(f"connection type {conn.conn_type!r} is not a supported warehouse (duckdb or postgres)")
 
 

@@ -58,7 +58,15 @@ def write_config(tmp_path: Path, landing: Path, **mailer: object) -> Path:
 
 def dags_test(dag_id: str, env: dict[str, str]) -> None:
     proc = subprocess.run(
-        [AIRFLOW, "dags", "test", dag_id, AS_OF.isoformat(), "-c", json.dumps({"as_of_date": AS_OF.isoformat()})],
+        [
+            AIRFLOW,
+            "dags",
+            "test",
+            dag_id,
+            AS_OF.isoformat(),
+            "-c",
+            json.dumps({"as_of_date": AS_OF.isoformat()}),
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -43,7 +43,10 @@ def stage(wh, crm_id: str) -> str:
         # between 20 and 99 inclusive (+5); a target industry in any case (+10)
         ({"employee_count": 20, "industry": "Software"}, {"company_20_99": 5, "target_industry": 10}),
         # a student on a free-mail address: both negatives
-        ({"job_title": "学生", "email": "ken@gmail.com", "employee_count": None}, {"student": -30, "free_mail": -10}),
+        (
+            {"job_title": "学生", "email": "ken@gmail.com", "employee_count": None},
+            {"student": -30, "free_mail": -10},
+        ),
         # competitor domain (email_domain_in is case-insensitive after normalisation)
         ({"email": "spy@competitor.example"}, {"competitor": -50}),
     ],
@@ -91,7 +94,13 @@ def test_total_is_clamped_and_factors_add_up(wh, settings):
         {"crm_id": "HI", "job_title": "CEO", "employee_count": 5000, "industry": "software"},
         {"crm_id": "LO", "job_title": "学生", "email": "x@gmail.com", "employee_count": None},
     )
-    add_events(wh, "HI", ("demo_request", "2026-11-22"), ("quote_request", "2026-11-21"), ("pricing_view", "2026-11-22"))
+    add_events(
+        wh,
+        "HI",
+        ("demo_request", "2026-11-22"),
+        ("quote_request", "2026-11-21"),
+        ("pricing_view", "2026-11-22"),
+    )
     score(wh, settings, AS_OF)
     hi, lo = lead_score(wh, "HI"), lead_score(wh, "LO")
     # 20+25+10 fit + 40+~39+15 engagement = ~149, clamped to 100; the student's -40 clamps to 0
@@ -109,11 +118,20 @@ def test_top_reasons_are_readable_in_the_leads_locale(wh, settings):
         {"crm_id": "EN", "job_title": "CEO", "locale": "en", "country": "US", "timezone": "America/New_York"},
     )
     for crm_id in ("JA", "EN"):
-        add_events(wh, crm_id, ("pricing_view", "2026-11-22"), ("pricing_view", "2026-11-21"), ("webinar_attended", "2026-11-22"))
+        add_events(
+            wh,
+            crm_id,
+            ("pricing_view", "2026-11-22"),
+            ("pricing_view", "2026-11-21"),
+            ("webinar_attended", "2026-11-22"),
+        )
     score(wh, settings, AS_OF)
     # pricing: 15 + 15*0.5^(1/14) = 29.3 -> +29, two days counted; decision maker +20; webinar +10
     assert lead_score(wh, "JA")["top_reasons"] == "料金ページ閲覧 2回 (+29) / 決裁者 (+20) / ウェビナー参加 (+10)"
-    assert lead_score(wh, "EN")["top_reasons"] == "Pricing page views x2 (+29) / Decision maker (+20) / Webinar attended (+10)"
+    assert (
+        lead_score(wh, "EN")["top_reasons"]
+        == "Pricing page views x2 (+29) / Decision maker (+20) / Webinar attended (+10)"
+    )
 
 
 def test_score_change_and_heating_up_come_from_history(wh, settings):

@@ -96,7 +96,12 @@ def test_settings_reject_unknown_keys_and_time_zones(tmp_path):
 
 
 def test_dated_files_wait_for_their_run(tmp_path):
-    for name in ("events_2026-11-21.jsonl", "events_2026-11-22.jsonl", "events_2026-11-23.jsonl", "extra.jsonl"):
+    for name in (
+        "events_2026-11-21.jsonl",
+        "events_2026-11-22.jsonl",
+        "events_2026-11-23.jsonl",
+        "extra.jsonl",
+    ):
         (tmp_path / name).write_text("")
     assert file_date(tmp_path / "events_2026-11-21.jsonl") == date(2026, 11, 21)
     due = [p.name for p in due_files(tmp_path, "*.jsonl", date(2026, 11, 22))]

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from leadflow.config import MailerConfig
 from leadflow.nurture import mailer as mailer_module
 from leadflow.nurture.mailer import (
@@ -24,7 +25,6 @@ from leadflow.nurture.mailer import (
     mailer_from_settings,
 )
 from leadflow.nurture.render import render_email, sample_context, unsubscribe_link
-
 from tests.fixtures.sendgrid_server import Fault, SendGridServer
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "email_templates"
@@ -66,9 +66,7 @@ def sg():
 
 
 def sendgrid(server: SendGridServer, timeout: float = 2.0, **config) -> SendGridMailer:
-    return SendGridMailer(
-        API_KEY, mailer_config(**config), host=server.url, timeout=timeout, clock=lambda: NOW
-    )
+    return SendGridMailer(API_KEY, mailer_config(**config), host=server.url, timeout=timeout, clock=lambda: NOW)
 
 
 # --------------------------------------------------------------------------- OutgoingEmail
@@ -193,10 +191,7 @@ def test_sendgrid_400_is_failed_with_sendgrid_message(sg):
     # SendGrid refuses to schedule more than 72 hours ahead; the local server validates the same.
     result = sendgrid(sg).send(outgoing(send_at=datetime.fromtimestamp(NOW + 73 * 3600, UTC)))
     assert result.status == "failed" and not result.retryable
-    assert (
-        result.error
-        == "SendGrid 400: send_at: The send_at parameter cannot be more than 72 hours in the future."
-    )
+    assert result.error == "SendGrid 400: send_at: The send_at parameter cannot be more than 72 hours in the future."
     assert sg.messages == []
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jinja2
 import pytest
+from markupsafe import Markup
+
 from leadflow.nurture.render import (
     SUBJECT_MAX_CHARS,
     RenderedEmail,
@@ -29,7 +31,6 @@ from leadflow.nurture.render import (
     template_environment,
     unsubscribe_link,
 )
-from markupsafe import Markup
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "email_templates"
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
@@ -39,9 +40,7 @@ MARKETING = [(name, locale) for name, locale in ALL if name != "hot_owner_alert"
 
 
 def render(template: str, locale: str, context: dict | None = None) -> RenderedEmail:
-    return render_email(
-        TEMPLATES, template, locale, context or sample_context(locale), unsubscribe_token=TOKEN
-    )
+    return render_email(TEMPLATES, template, locale, context or sample_context(locale), unsubscribe_token=TOKEN)
 
 
 HTML_X = '{% extends "_layouts/base.html" %}{% block content %}<p>x</p>{% endblock %}'
@@ -288,9 +287,7 @@ def test_a_layout_that_loses_the_footer_is_refused(tmp_path):
             "nofooter/en/body.txt": TEXT_X,
         },
     )
-    with pytest.raises(
-        RequiredPartMissingError, match="nofooter/en/body.html: the html part lost the unsubscribe"
-    ):
+    with pytest.raises(RequiredPartMissingError, match="nofooter/en/body.html: the html part lost the unsubscribe"):
         render_email(root, "nofooter", "en", sample_context("en"), unsubscribe_token=TOKEN)
     problems = lint_templates(root, [sample_context("en")])
     assert [str(p) for p in problems if p.file.startswith("nofooter")] == [
@@ -327,9 +324,7 @@ def test_build_context_and_render_with_mailer_settings():
     )
     sample = sample_context("en")
     context = build_context(lead=sample["lead"], score=sample["score"], stage="warm", mailer=mailer)
-    email = render_email(
-        template_environment(TEMPLATES), "warm_case_study", "en", context, unsubscribe_token="a b"
-    )
+    email = render_email(template_environment(TEMPLATES), "warm_case_study", "en", context, unsubscribe_token="a b")
     assert "https://leadflow.example/u?list=nurture&token=a%20b" in email.text
     assert 'href="https://leadflow.example/u?list=nurture&amp;token=a%20b"' in email.html
     assert "1 Main St, Springfield" in email.text

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 from email_validator import EmailNotValidError, validate_email
+
 from leadflow.validation import gx, raw
 from leadflow.validation.raw import GateResult, ValidationFailed, validate_raw_crm, validate_raw_events
 
@@ -86,9 +87,7 @@ def assert_accounted(result: GateResult, rows: int) -> None:
 
 
 def test_a_valid_lead_passes_and_is_normalised() -> None:
-    result = crm(
-        LEAD | {"email": " Taro.Yamada@ACME.co.jp ", "employee_count": "1,000", "email_opt_in": "Yes"}
-    )
+    result = crm(LEAD | {"email": " Taro.Yamada@ACME.co.jp ", "employee_count": "1,000", "email_opt_in": "Yes"})
     assert reasons(result) == {}
     row = result.clean.iloc[0]
     assert row["email"] == "taro.yamada@acme.co.jp"  # trimmed and lower-cased
@@ -108,13 +107,11 @@ CRM_FAILURES = [
     ({"email": "-"}, "email: missing"),
     (
         {"email": "a@b@c.com"},
-        "email: 'a@b@c.com' is not a valid address "
-        "(The part after the @-sign contains invalid characters: '@'.)",
+        "email: 'a@b@c.com' is not a valid address (The part after the @-sign contains invalid characters: '@'.)",
     ),
     (
         {"email": "taro@acme"},  # no dot in the domain: not deliverable on the internet
-        "email: 'taro@acme' is not a valid address "
-        "(The part after the @-sign is not valid. It should have a period.)",
+        "email: 'taro@acme' is not a valid address (The part after the @-sign is not valid. It should have a period.)",
     ),
     ({"created_at": None}, "created_at: missing"),
     (
@@ -245,8 +242,7 @@ def test_duplicate_crm_id_with_a_tie_quarantines_all_of_them() -> None:
     result = crm(a, b, older)
     # Same latest updated_at, different content: no way to tell which is current.
     text = (
-        "conflicting duplicates: crm_id 'C1' has different rows with the same latest updated_at "
-        "(rows 1, 2 of crm.csv)"
+        "conflicting duplicates: crm_id 'C1' has different rows with the same latest updated_at (rows 1, 2 of crm.csv)"
     )
     assert reasons(result) == {1: text, 2: text, 3: text}
     assert result.clean.empty
@@ -283,8 +279,7 @@ def test_an_invalid_duplicate_is_quarantined_for_both_reasons() -> None:
     # The CRM's current version (row 2) is broken, so the stale row 1 must not load as current.
     assert reasons(result) == {
         1: "duplicate crm_id 'C1' superseded by row 2 of crm.csv",
-        2: "email: 'a@b@c.com' is not a valid address "
-        "(The part after the @-sign contains invalid characters: '@'.)",
+        2: "email: 'a@b@c.com' is not a valid address (The part after the @-sign contains invalid characters: '@'.)",
     }
 
 
@@ -308,8 +303,7 @@ EVENT_FAILURES = [
     ({"crm_id": "N/A", "email": "-"}, "crm_id, email: both missing (an event needs one of them)"),
     (
         {"crm_id": None, "email": "a@b@c.com"},
-        "email: 'a@b@c.com' is not a valid address "
-        "(The part after the @-sign contains invalid characters: '@'.)",
+        "email: 'a@b@c.com' is not a valid address (The part after the @-sign contains invalid characters: '@'.)",
     ),
     (
         {"properties": "{ref: newsletter}"},
@@ -375,8 +369,7 @@ def test_a_renamed_column_is_schema_drift_naming_both_names() -> None:
     with pytest.raises(ValidationFailed) as err:
         validate_raw_events(df, as_of=AS_OF, max_bad_share=0.05)
     assert str(err.value) == (
-        "raw_events: schema drift in batch web.jsonl: missing columns: occurred_at; "
-        "unexpected columns: timestamp"
+        "raw_events: schema drift in batch web.jsonl: missing columns: occurred_at; unexpected columns: timestamp"
     )
 
 
@@ -520,9 +513,7 @@ def test_gx_suites_in_the_repository_match_the_code(tmp_path: Path) -> None:
 
     for name, doc in raw.suite_documents().items():
         committed = json.loads((ROOT / "gx" / "expectations" / f"{name}.json").read_text(encoding="utf-8"))
-        assert committed == doc, (
-            "gx/ is stale: run .venv/bin/python -m leadflow.validation.raw --write-suites"
-        )
+        assert committed == doc, "gx/ is stale: run .venv/bin/python -m leadflow.validation.raw --write-suites"
     # And gx/ is a working file context that holds them.
     shutil.copytree(ROOT / "gx", tmp_path / "gx", ignore=shutil.ignore_patterns("uncommitted"))
     context = great_expectations.get_context(mode="file", project_root_dir=tmp_path)
@@ -534,9 +525,7 @@ def test_gx_suites_in_the_repository_match_the_code(tmp_path: Path) -> None:
 
 def test_validate_dataframe_returns_an_xcom_dict_or_raises_listing_failures() -> None:
     expect = [
-        gx.Expect(
-            "ExpectColumnValuesToNotBeNull", "lead_id_present", "lead_id is present", {"column": "lead_id"}
-        ),
+        gx.Expect("ExpectColumnValuesToNotBeNull", "lead_id_present", "lead_id is present", {"column": "lead_id"}),
         gx.Expect(
             "ExpectColumnValuesToBeBetween",
             "score_range",

@@ -88,8 +88,7 @@ class OutgoingEmail:
         if self.send_at is not None and self.send_at.utcoffset() is None:
             raise ValueError(f"send {self.send_key}: send_at must be timezone-aware")
         if self.unsubscribe_url and (
-            not self.unsubscribe_url.startswith(("https://", "http://"))
-            or re.search(r"[\s<>\"]", self.unsubscribe_url)
+            not self.unsubscribe_url.startswith(("https://", "http://")) or re.search(r"[\s<>\"]", self.unsubscribe_url)
         ):
             raise ValueError(f"send {self.send_key}: unsubscribe_url must be an http(s) URL")
         if self.rendered.kind == "marketing" and not self.unsubscribe_url:
@@ -145,9 +144,7 @@ class FileMailer:
     def build_message(self, email: OutgoingEmail) -> bytes:
         """The .eml bytes for `email` (CRLF line endings, RFC 2047 encoded headers)."""
         msg = EmailMessage(policy=policy.SMTP)
-        msg["From"] = Address(
-            display_name=header_safe(self.config.from_name, 200), addr_spec=self.config.from_email
-        )
+        msg["From"] = Address(display_name=header_safe(self.config.from_name, 200), addr_spec=self.config.from_email)
         msg["To"] = Address(display_name=header_safe(email.to_name, 200), addr_spec=email.to_email)
         msg["Subject"] = header_safe(email.rendered.subject)
         if self.config.reply_to:
@@ -342,9 +339,7 @@ class SendGridMailer:
         try:
             payload = self.build_payload(email)
         except Exception as exc:  # the helpers validate (e.g. refuse content that looks like a key)
-            return self._result(
-                email, SendResult("failed", None, f"could not build the payload: {type(exc).__name__}")
-            )
+            return self._result(email, SendResult("failed", None, f"could not build the payload: {type(exc).__name__}"))
         try:
             response = self._client.client.mail.send.post(request_body=payload, timeout=self.timeout)
         except http_errors.HTTPError as exc:
@@ -368,9 +363,7 @@ class SendGridMailer:
             )
         except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, truncated responses
             # Raised while waiting for the response: the request went out and may have been accepted.
-            return self._result(
-                email, SendResult("unknown", None, f"no response from SendGrid: {type(exc).__name__}")
-            )
+            return self._result(email, SendResult("unknown", None, f"no response from SendGrid: {type(exc).__name__}"))
         status = int(response.status_code)
         message_id = response.headers.get("X-Message-Id") if response.headers is not None else None
         if 200 <= status < 300:
@@ -401,15 +394,11 @@ class SendGridMailer:
                 if since is not None:
                     params["start_time"] = int(since.timestamp())
                 try:
-                    response = self._client.client.suppression._(segment).get(
-                        query_params=params, timeout=self.timeout
-                    )
+                    response = self._client.client.suppression._(segment).get(query_params=params, timeout=self.timeout)
                     page = json.loads(response.body or b"[]")
                 except http_errors.HTTPError as exc:
                     detail = _sendgrid_errors(exc.body)
-                    raise SuppressionFetchError(
-                        f"SendGrid {exc.status_code} on {segment}: {detail}"
-                    ) from None
+                    raise SuppressionFetchError(f"SendGrid {exc.status_code} on {segment}: {detail}") from None
                 except (OSError, http.client.HTTPException, ValueError) as exc:
                     raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
                 for row in page:

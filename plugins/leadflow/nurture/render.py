@@ -210,9 +210,7 @@ def _resolve_locale(root: Path, template: str, locale: str | None) -> str:
     for candidate in (language, FALLBACK_LOCALE):
         if candidate and re.fullmatch(r"[a-z]{2,3}", candidate) and (root / template / candidate).is_dir():
             return candidate
-    raise TemplateRenderError(
-        f"template {template!r} has neither a {language!r} nor an {FALLBACK_LOCALE!r} folder"
-    )
+    raise TemplateRenderError(f"template {template!r} has neither a {language!r} nor an {FALLBACK_LOCALE!r} folder")
 
 
 # --------------------------------------------------------------------------- values
@@ -425,9 +423,7 @@ def render_email(
     html = _inline_css(_render_file(env, root, f"{folder}/body.html", ctx), f"{folder}/body.html")
     text = _tidy_text(_render_file(env, root, f"{folder}/body.txt", ctx))
 
-    email = RenderedEmail(
-        template=template, locale=resolved, subject=subject, html=html, text=text, kind=kind
-    )
+    email = RenderedEmail(template=template, locale=resolved, subject=subject, html=html, text=text, kind=kind)
     if kind == "marketing":
         _check_required_parts(email, ctx, folder)
     return email
@@ -540,17 +536,13 @@ def _structure_problems(root: Path, info: TemplateInfo) -> list[LintProblem]:
     except TemplateRenderError as exc:
         return [LintProblem(meta_file, None, exc.detail)]
     if not (root / meta_file).is_file():
-        problems.append(
-            LintProblem(meta_file, None, "missing: say `kind: marketing|internal` and a description")
-        )
+        problems.append(LintProblem(meta_file, None, "missing: say `kind: marketing|internal` and a description"))
     elif meta.get("kind") not in _KINDS:
         problems.append(LintProblem(meta_file, None, f"kind must be one of {_KINDS}"))
     elif not str(meta.get("description", "")).strip():
         problems.append(LintProblem(meta_file, None, "description is empty"))
     if FALLBACK_LOCALE not in info.locales:
-        problems.append(
-            LintProblem(f"{info.name}/{FALLBACK_LOCALE}", None, "missing: en is the fallback locale")
-        )
+        problems.append(LintProblem(f"{info.name}/{FALLBACK_LOCALE}", None, "missing: en is the fallback locale"))
     for locale in info.locales:
         for file in TEMPLATE_FILES:
             if not (root / info.name / locale / file).is_file():
@@ -568,15 +560,11 @@ def _render_problems(
         return [LintProblem(exc.template_file or folder, exc.lineno, exc.detail)]
     problems = []
     if email.subject.endswith("…"):
-        problems.append(
-            LintProblem(f"{folder}/subject.txt", None, f"longer than {SUBJECT_MAX_CHARS} characters")
-        )
+        problems.append(LintProblem(f"{folder}/subject.txt", None, f"longer than {SUBJECT_MAX_CHARS} characters"))
     if re.search(r"<script[\s>]", email.html, re.IGNORECASE):
         problems.append(LintProblem(f"{folder}/body.html", None, "contains <script> (mail clients drop it)"))
     if re.search(r"</?(a|p|br|div|table)[\s>/]", email.text, re.IGNORECASE):
-        problems.append(
-            LintProblem(f"{folder}/body.txt", None, "contains HTML tags; this is the plain-text part")
-        )
+        problems.append(LintProblem(f"{folder}/body.txt", None, "contains HTML tags; this is the plain-text part"))
     return problems
 
 

@@ -21,7 +21,7 @@ from leadflow.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 SENDGRID_MAX_SCHEDULE = timedelta(hours=71)  # SendGrid accepts send_at up to 72 h ahead
-_DEV_LINK_SECRET = "leadflow-dev-links"  # only for the file outbox; SendGrid requires the env var
+_DEV_LINK_SECRET = "leadflow-dev-links"  # noqa: S105 — not a secret: only for the file outbox
 
 
 class RenderFailed(RuntimeError):
@@ -56,7 +56,9 @@ def unsubscribe_url(lead_id: str, settings: Settings) -> str:
 
 def planned_rows(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
     """Every `planned` ledger row with the lead, score and stage fields the templates use."""
-    frame = wh.fetch_df(wh.model_sql("nurture/planned_emails.sql"), {"as_of_date": as_of.isoformat() if as_of else None})
+    frame = wh.fetch_df(
+        wh.model_sql("nurture/planned_emails.sql"), {"as_of_date": as_of.isoformat() if as_of else None}
+    )
     return frame.astype(object).where(frame.notna(), None)
 
 
@@ -137,7 +139,14 @@ def send_planned(wh: Warehouse, settings: Settings, as_of: date | None = None, m
     rows = planned_rows(wh)
     if not settings.mailer.enabled:
         log.warning("sending is switched off (mailer.enabled: false): %d planned emails stay planned", len(rows))
-        return {"planned": len(rows), "sent": 0, "failed": 0, "unknown": 0, "deferred": len(rows), "switched_off": True}
+        return {
+            "planned": len(rows),
+            "sent": 0,
+            "failed": 0,
+            "unknown": 0,
+            "deferred": len(rows),
+            "switched_off": True,
+        }
     rendered = render_planned(settings, rows)
     mailer = mailer or mailer_from_settings(settings)
     horizon = datetime.now(UTC) + SENDGRID_MAX_SCHEDULE

@@ -144,7 +144,9 @@ def forget_batch(wh: Warehouse, source: str, batch_id: str) -> None:
 
 
 def _pending(wh: Warehouse, source: str, files: list[Path]) -> Iterator[Path]:
-    loaded = {name for (name,) in wh.fetchall("select file_name from ops.loaded_files where source = :s", {"s": source})}
+    loaded = {
+        name for (name,) in wh.fetchall("select file_name from ops.loaded_files where source = :s", {"s": source})
+    }
     return (p for p in files if p.name not in loaded)
 
 
@@ -194,5 +196,11 @@ def extract_files(wh: Warehouse, source: str, folder: Path, pattern: str, as_of:
             total += len(frame)
             unreadable += len(bad)
     return LoadSummary(
-        source, batch_id, len(names), names[0] if names else None, names[-1] if names else None, total, unreadable
+        source,
+        batch_id,
+        len(names),
+        names[0] if names else None,
+        names[-1] if names else None,
+        total,
+        unreadable,
     )

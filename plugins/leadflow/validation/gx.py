@@ -119,8 +119,7 @@ def build_suite(name: str, expectations: Sequence[Expect]) -> ExpectationSuite:
     return gx.ExpectationSuite(
         name=name,
         expectations=[
-            getattr(gxe, e.type)(**e.kwargs, meta={"check": e.check}, description=e.description)
-            for e in expectations
+            getattr(gxe, e.type)(**e.kwargs, meta={"check": e.check}, description=e.description) for e in expectations
         ],
     )
 
@@ -152,9 +151,7 @@ def run(
     broken = [r for r in result.results if r.exception_info.get("raised_exception")]
     if broken:
         lines = [f"{name}: {len(broken)} expectation(s) could not be evaluated on this batch:"]
-        lines += [
-            f"  - {_label(r.expectation_config)}: {r.exception_info.get('exception_message')}" for r in broken
-        ]
+        lines += [f"  - {_label(r.expectation_config)}: {r.exception_info.get('exception_message')}" for r in broken]
         raise ValidationFailed("\n".join(lines), result=jsonable(result.describe_dict()))
     return result
 

@@ -134,9 +134,7 @@ def _show(value: Any, limit: int = 80) -> str:
 
 def _required(column: str) -> Rule:
     return Rule(
-        Expect(
-            "ExpectColumnValuesToNotBeNull", f"{column}_present", f"{column} is present", {"column": column}
-        ),
+        Expect("ExpectColumnValuesToNotBeNull", f"{column}_present", f"{column} is present", {"column": column}),
         column,
         f"{column}: missing",
         lambda values, _, as_of: [f"{column}: missing"] * len(values),
@@ -233,9 +231,7 @@ CRM_RULES: tuple[Rule, ...] = (
         ),
         "employee_count",
         "employee_count: not a non-negative integer",
-        lambda values, _, as_of: [
-            f"employee_count: {_show(v)} is not a non-negative integer" for v in values
-        ],
+        lambda values, _, as_of: [f"employee_count: {_show(v)} is not a non-negative integer" for v in values],
     ),
     _accepted("locale", LOCALES, "locale_accepted", f"not one of {', '.join(LOCALES)}"),
     _accepted("crm_status", CRM_STATUSES, "crm_status_accepted", f"not one of {', '.join(CRM_STATUSES)}"),
@@ -246,10 +242,7 @@ CRM_RULES: tuple[Rule, ...] = (
         "timezone: not an IANA time zone",
         lambda v, p: f"timezone: {_show(v)} is not an IANA time zone",
     ),
-    *(
-        _accepted(c, tuple(BOOLEANS), f"{c}_boolean", "not a boolean (true/false/yes/no/1/0)")
-        for c in BOOLEAN_COLUMNS
-    ),
+    *(_accepted(c, tuple(BOOLEANS), f"{c}_boolean", "not a boolean (true/false/yes/no/1/0)") for c in BOOLEAN_COLUMNS),
     _problem(
         "crm_id",
         "crm_id_unique",
@@ -342,9 +335,7 @@ def _emails(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     normal[:-1][plain] = d[plain].str.lower().to_numpy()
     for i in np.flatnonzero(~plain):
         normal[i], problem[i] = _email_check(d.iloc[i])
-    return pd.Series(normal[codes], index=s.index, dtype="str"), pd.Series(
-        problem[codes], index=s.index, dtype=object
-    )
+    return pd.Series(normal[codes], index=s.index, dtype="str"), pd.Series(problem[codes], index=s.index, dtype=object)
 
 
 def _zone_problem(value: str) -> str | None:
@@ -552,9 +543,7 @@ def _records(rows: pd.DataFrame) -> list[str]:
     return [json.dumps(r, ensure_ascii=False, default=str) for r in data.to_dict("records")]
 
 
-def _run_gate(
-    gate: _Gate, df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None
-) -> GateResult:
+def _run_gate(gate: _Gate, df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None) -> GateResult:
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError(f"{gate.name}: as_of must be timezone-aware, got {as_of!r}")
     batch = batch or _batch_name(df)
@@ -567,9 +556,7 @@ def _run_gate(
     # counted; everything after this sees one row per distinct record.
     content = list(gate.columns) + list(unexpected)
     same_key = norm[gate.key].notna() & norm[gate.key].duplicated(keep=False)
-    copy = same_key & norm[same_key].duplicated(subset=content, keep="first").reindex(
-        norm.index, fill_value=False
-    )
+    copy = same_key & norm[same_key].duplicated(subset=content, keep="first").reindex(norm.index, fill_value=False)
     exact_duplicates = int(copy.sum())
     if exact_duplicates:
         raw, norm, chk = (x[~copy].reset_index(drop=True) for x in (raw, norm, chk))
@@ -597,12 +584,7 @@ def _run_gate(
             reasons.append(pd.DataFrame({"pos": positions, "order": order, "reason": texts}))
 
     if reasons:
-        why = (
-            pd.concat(reasons)
-            .sort_values(["pos", "order"])
-            .groupby("pos", sort=True)["reason"]
-            .agg("; ".join)
-        )
+        why = pd.concat(reasons).sort_values(["pos", "order"]).groupby("pos", sort=True)["reason"].agg("; ".join)
     else:
         why = pd.Series(dtype="str")
     bad = np.zeros(len(raw), dtype=bool)
@@ -671,9 +653,7 @@ def write_suites(gx_dir: Path) -> list[Path]:
     for name, doc in suite_documents().items():
         path = gx_dir / "expectations" / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)
     return written
 
