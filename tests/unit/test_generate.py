@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
+from leadflow.sources import generate as generate_module
 from leadflow.sources.generate import GenerationSummary, generate
 
 END = date(2026, 11, 22)
@@ -27,7 +28,15 @@ EVENT_TYPES = {
     "page_view", "pricing_view", "case_study_download", "whitepaper_download", "webinar_registered",
     "webinar_attended", "email_open", "email_click", "contact_form", "quote_request", "demo_request",
 }  # fmt: skip
-FREE_MAIL = {"gmail.com", "yahoo.co.jp", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "docomo.ne.jp"}
+FREE_MAIL = {
+    "gmail.com",
+    "yahoo.co.jp",
+    "yahoo.com",
+    "outlook.com",
+    "hotmail.com",
+    "icloud.com",
+    "docomo.ne.jp",
+}
 HAND_RAISING = {"contact_form", "quote_request", "demo_request"}
 
 
@@ -78,6 +87,20 @@ def test_same_inputs_give_byte_identical_files_and_another_seed_does_not(tmp_pat
     assert not [p for p in (tmp_path / "a").rglob("*") if p.name.startswith(".") or p.suffix == ".part"]
 
 
+def test_spilling_chunks_to_disk_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Large runs generate events per chunk of leads and spill chunks to disk; small runs keep them in memory.
+    monkeypatch.setattr(generate_module, "LEAD_CHUNK", 40)
+    kept = generate(tmp_path / "kept", leads=150, days=30, seed=5, end_date=END, bad_share=0.0)
+    monkeypatch.setattr(generate_module, "SPILL_BYTES", 0)
+    spilled = generate(tmp_path / "spilled", leads=150, days=30, seed=5, end_date=END, bad_share=0.0)
+    assert _file_bytes(tmp_path / "kept") == _file_bytes(tmp_path / "spilled")
+    events = _events(spilled)
+    assert events["event_id"].is_unique  # ids stay unique across chunks
+    for _, day in events.groupby("_file_day", sort=False):  # each file is in time order across chunks
+        assert pd.to_datetime(day["occurred_at"], format="ISO8601", utc=True).is_monotonic_increasing
+    assert kept.events == spilled.events == len(events)
+
+
 def test_crm_export_has_exactly_the_documented_columns_and_one_row_per_lead(clean: GenerationSummary) -> None:
     crm = _crm(clean)
     assert list(crm.columns) == COLUMNS
@@ -111,7 +134,9 @@ def test_every_event_line_is_a_json_object_with_the_required_keys(clean: Generat
             assert event["crm_id"] is not None or event["email"] is not None
 
 
-def test_clean_events_are_known_zoned_in_their_file_day_and_not_after_end_date(clean: GenerationSummary) -> None:
+def test_clean_events_are_known_zoned_in_their_file_day_and_not_after_end_date(
+    clean: GenerationSummary,
+) -> None:
     events = _events(clean)
     assert set(events["event_type"]) == EVENT_TYPES  # every type occurs, and nothing else
     assert events["occurred_at"].str.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d").all()
@@ -166,6 +191,26 @@ def test_japanese_leads_look_japanese_and_english_leads_do_not(clean: Generation
     assert en["last_name"].str.fullmatch(r"[A-Za-z' ]+").all()
 
 
+def test_crm_fields_use_the_documented_values_in_realistic_proportions(clean: GenerationSummary) -> None:
+    crm = _crm(clean)
+    assert set(crm["industry"]) <= {
+        "software", "manufacturing", "retail", "finance", "healthcare", "education", "logistics", "consulting",
+        "media", "government",
+    }  # fmt: skip
+    assert set(crm["lead_source"]) == {"seo", "ads", "webinar", "exhibition", "referral"}
+    assert 2 <= crm["owner_email"].nunique() <= 6 and crm["owner_email"].str.endswith("@leadflow.example").all()
+    assert 0.75 < (crm["email_opt_in"] == "true").mean() < 0.95 and set(crm["email_opt_in"]) == {"true", "false"}
+    status = crm["crm_status"].value_counts(normalize=True)
+    assert set(status.index) <= {"new", "working", "nurturing", "qualified", "customer", "disqualified"}
+    assert status["new"] + status["nurturing"] > 0.6
+    assert crm["employee_count"].str.fullmatch(r"\d*").all()
+    bant = crm[["bant_budget", "bant_authority", "bant_need", "bant_timeline"]]
+    assert set(bant.to_numpy().ravel()) == {"", "true", "false"}
+    assert (bant == "").all(axis=1).mean() > 0.8  # mostly unknown
+    confirmed = (bant == "true").sum(axis=1) >= 3  # BANT confirmed: only heating enterprise leads
+    assert confirmed.any() and (pd.to_numeric(crm.loc[confirmed, "employee_count"]) >= 1000).all()
+
+
 def test_students_engage_less_than_enterprise_decision_makers(clean: GenerationSummary) -> None:
     crm = _crm(clean)
     per_lead = _resolved(_events(clean), crm).groupby("lead").size()
@@ -212,7 +257,11 @@ def test_activity_is_mostly_in_local_business_hours_on_weekdays(clean: Generatio
     crm = _crm(clean)
     workers = set(crm.loc[~crm["job_title"].isin(["学生", "Student"]), "crm_id"])
     events = _resolved(_events(clean), crm)
-    local = [datetime.fromisoformat(t) for t, lead in zip(events["occurred_at"], events["lead"], strict=True) if lead in workers]
+    local = [
+        datetime.fromisoformat(t)
+        for t, lead in zip(events["occurred_at"], events["lead"], strict=True)
+        if lead in workers
+    ]
     in_hours = [t.weekday() < 5 and 8 <= t.hour < 19 for t in local]
     assert sum(in_hours) / len(in_hours) > 0.8
 
@@ -242,7 +291,9 @@ def test_bad_share_breaks_crm_rows_in_every_documented_way(broken: GenerationSum
 def test_bad_share_is_a_fraction_of_crm_rows(broken: GenerationSummary) -> None:
     crm = _crm(broken)
     bad_email = crm["email"].map(_invalid_email)
-    tampered = crm["first_name"].str.contains("<") | crm["last_name"].str.contains("{{") | crm["company"].str.contains("\n")
+    tampered = (
+        crm["first_name"].str.contains("<") | crm["last_name"].str.contains("{{") | crm["company"].str.contains("\n")
+    )
     duplicate = crm["crm_id"].duplicated()
     # 10 % of 300 rows = 30 broken rows, one kind each.
     assert (bad_email | tampered | duplicate).sum() == 30

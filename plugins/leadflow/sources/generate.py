@@ -5,8 +5,8 @@ personas (students, small shops, mid-size buyers, enterprise decision makers) wh
 behaviour differ the way a marketing team would expect; a `bad_share` of rows and events is broken on
 purpose so validation and quarantine have something to catch.
 
-Events are generated vectorised per chunk of leads, spilled to temporary `.npy` files when large, and
-written day by day, so memory stays bounded for tens of millions of events.
+Events are generated vectorised per chunk of leads, spilled to temporary files once they get large, and
+written day by day in batches, so memory stays bounded for tens of millions of events.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -149,6 +148,7 @@ EVENT_MIX = np.array(  # rows sum to 1; hand-raising here is rare and mostly lon
 )
 ATTEND_SHARE = np.array([0.4, 0.6, 0.7, 0.7])  # registrations followed by attendance
 CLICK_SHARE = np.array([0.08, 0.2, 0.25, 0.3])  # email opens followed by a click
+HAND_RAISE_MIX = np.array([[1.0, 0, 0], [0.6, 0.4, 0], [0.3, 0.2, 0.5], [0.1, 0.3, 0.6]])  # contact, quote, demo
 HEATING_SHARE = 0.45  # of enterprise leads old enough: pricing/case studies accelerate at the end
 HEATING_EXTRA_EVENTS = 9.0
 HEATING_DAYS = 21
@@ -159,9 +159,7 @@ EMAIL_ONLY_SHARE = 0.10
 OPT_IN_SHARE = 0.85
 
 # Local hour-of-day weights: office workers in business hours, students in the evening.
-BUSINESS_HOURS = np.array(
-    [0, 0, 0, 0, 0, 0, 0.2, 0.6, 2, 5, 8, 8, 5, 6, 8, 8, 7, 5, 2.5, 1.5, 1.2, 0.8, 0.4, 0.1]
-)
+BUSINESS_HOURS = np.array([0, 0, 0, 0, 0, 0, 0.2, 0.6, 2, 5, 8, 8, 5, 6, 8, 8, 7, 5, 2.5, 1.5, 1.2, 0.8, 0.4, 0.1])
 STUDENT_HOURS = np.array([1, 0.5, 0.2, 0, 0, 0, 0, 0.3, 0.6, 1, 1.5, 2, 2.5, 2, 2, 2, 2, 2.5, 3, 3.5, 4, 4, 3.5, 2])
 WEEKEND_STAY = (0.45, 0.08)  # share of weekend activity kept: students, everyone else
 
@@ -248,8 +246,8 @@ JA_SHOPS = (
 EN_SHOPS = (
     (" & Sons", "andsons", MANUFACTURING), (" Coffee", "coffee", RETAIL), (" Bakery", "bakery", RETAIL),
     (" Design Studio", "design", MEDIA), (" Accounting", "accounting", FINANCE), (" Dental", "dental", HEALTHCARE),
-    (" Tutoring", "tutoring", EDUCATION), (" Couriers", "couriers", LOGISTICS), (" Consulting", "consulting", CONSULTING),
-    (" Web Services", "web", SOFTWARE),
+    (" Tutoring", "tutoring", EDUCATION), (" Couriers", "couriers", LOGISTICS),
+    (" Consulting", "consulting", CONSULTING), (" Web Services", "web", SOFTWARE),
 )  # fmt: skip
 JA_FREE_MAIL = ("gmail.com", "yahoo.co.jp", "outlook.com", "icloud.com", "docomo.ne.jp")
 JA_FREE_MAIL_SHARE = (0.45, 0.3, 0.1, 0.1, 0.05)
@@ -325,16 +323,31 @@ CAMPAIGNS = (  # campaign, the page its main link leads to
     ("reengage-01", "/whitepapers/nurture-playbook-2026"),
     ("product-update", "/pricing"),
 )
-UTM_SOURCES = (("google", 0.45), ("direct", 0.2), ("newsletter", 0.1), ("linkedin", 0.1), ("yahoo", 0.08), ("x", 0.07))
+UTM_SOURCES = (
+    ("google", 0.45),
+    ("direct", 0.2),
+    ("newsletter", 0.1),
+    ("linkedin", 0.1),
+    ("yahoo", 0.08),
+    ("x", 0.07),
+)
 
 # Deliberately broken CRM rows and events; cycled so every kind appears once there are enough.
-BAD_CRM_KINDS = ("email_double_at", "email_na", "email_empty", "duplicate_crm_id", "script_name", "template_name", "crlf_company")
+BAD_CRM_KINDS = (
+    "email_double_at",
+    "email_na",
+    "email_empty",
+    "duplicate_crm_id",
+    "script_name",
+    "template_name",
+    "crlf_company",
+)
 BAD_EVENT_KINDS = ("unknown_event_type", "naive_timestamp", "future_timestamp", "missing_event_id")
 BAD_UNKNOWN_TYPE, BAD_NAIVE, BAD_FUTURE, BAD_NO_ID = range(1, len(BAD_EVENT_KINDS) + 1)
 
 LEAD_CHUNK = 25_000  # leads per event-generation chunk (fixed: output must not depend on memory)
-SPILL_BYTES = 64 << 20
-WRITE_BATCH = 100_000  # event lines formatted at once  # keep generated events in memory up to this size, then spill to .npy files
+SPILL_BYTES = 64 << 20  # keep generated events in memory up to this size, then spill them to raw files
+WRITE_BATCH = 100_000  # event lines formatted at once
 EVENT_DTYPE = np.dtype(
     [
         ("ts", "<i8"),  # UTC epoch seconds
@@ -388,7 +401,7 @@ class _Leads:
     lead_source: IntArray
     owner: IntArray
     opt_in: BoolArray
-    bant: IntArray  # (n, 4): 0 empty, 1 true, 2 false
+    bant: npt.NDArray[np.int8]  # (n, 4): 0 empty, 1 true, 2 false
     status: IntArray
     created: IntArray
     updated: IntArray
@@ -528,15 +541,13 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
     owner = np.where(ja, rng.choice(4, size=n, p=(0.3, 0.3, 0.2, 0.2)), 4 + rng.integers(2, size=n))
     opt_in = rng.random(n) < OPT_IN_SHARE
 
-    bant = np.zeros((n, 4), dtype=np.int8)
-    hot = heating & hand_raiser
-    hot_true = rng.random((n, 4)) < np.where(rng.random(n) < 0.5, 1.0, 0.75)[:, None]
-    bant = np.where(hot[:, None], np.where(hot_true, 1, 0), bant)
-    hot_count = (bant == 1).sum(axis=1)
-    hot &= hot_count >= 3
-    bant[(heating & hand_raiser & ~hot)] = 0
+    # BANT is mostly unknown; sales confirmed 3-4 items for some heating hand-raisers, a few items for others.
+    confirmed = rng.random((n, 4)) < np.where(rng.random(n) < 0.5, 1.0, 0.75)[:, None]
+    hot = heating & hand_raiser & (confirmed.sum(axis=1) >= 3)
+    bant = np.where(hot[:, None] & confirmed, 1, 0).astype(np.int8)
     partial = ~hot & (persona >= MID_SIZE) & (rng.random(n) < 0.15)
     partial_values = rng.choice(3, size=(n, 4), p=(0.6, 0.25, 0.15)).astype(np.int8)
+    partial_values[np.cumsum(partial_values == 1, axis=1) > 2] = 2  # at most two confirmed: not yet qualified
     bant = np.where(partial[:, None], partial_values, bant)
 
     status = _choice_by_group(rng, persona, STATUS_MIX)
@@ -587,7 +598,9 @@ def _col(pairs: Sequence[tuple], i: int) -> list[str]:
     return [p[i] for p in pairs]
 
 
-def _pick(mask: BoolArray, when_true: list[str], true_idx: IntArray, when_false: list[str], false_idx: IntArray) -> pa.Array:
+def _pick(
+    mask: BoolArray, when_true: list[str], true_idx: IntArray, when_false: list[str], false_idx: IntArray
+) -> pa.Array:
     """Per row, `when_true[true_idx]` where mask holds, else `when_false[false_idx]`."""
     a = pa.array(when_true).take(pa.array(true_idx))
     b = pa.array(when_false).take(pa.array(false_idx))
@@ -595,11 +608,15 @@ def _pick(mask: BoolArray, when_true: list[str], true_idx: IntArray, when_false:
 
 
 def _choice_by_group(rng: np.random.Generator, group: IntArray, mix: np.ndarray) -> IntArray:
-    """One draw per row from the row of `mix` selected by `group` (inverse CDF, vectorised)."""
+    """One draw per row from the row of `mix` (weights) selected by `group`."""
     cdf = np.cumsum(mix, axis=1)
     cdf /= cdf[:, -1:]
     u = rng.random(len(group))
-    return np.minimum((u[:, None] >= cdf[group]).sum(axis=1), mix.shape[1] - 1).astype(np.int64)
+    out = np.zeros(len(group), dtype=np.int64)
+    for g in range(len(mix)):
+        rows = np.flatnonzero(group == g)
+        out[rows] = np.searchsorted(cdf[g], u[rows], side="right")
+    return np.minimum(out, mix.shape[1] - 1)
 
 
 def _companies(
@@ -648,7 +665,11 @@ def _companies(
     shop = persona == SMALL_SHOP
     industry = np.where(
         shop,
-        np.where(country == JP, np.asarray(_col(JA_SHOPS, 2))[kind_index], np.asarray(_col(EN_SHOPS, 2))[kind_index]),
+        np.where(
+            country == JP,
+            np.asarray(_col(JA_SHOPS, 2))[kind_index],
+            np.asarray(_col(EN_SHOPS, 2))[kind_index],
+        ),
         industry,
     )
     employees = np.where(shop, np.clip(np.round(rng.lognormal(1.2, 0.8, size=n)), 1, 20).astype(np.int64), employees)
@@ -693,7 +714,12 @@ def _company_pool(country: int) -> list[tuple[str, str, int]]:
 
 
 def _emails(
-    rng: np.random.Generator, ja: BoolArray, free_mail: BoolArray, first: pa.Array, last: pa.Array, domain: pa.Array
+    rng: np.random.Generator,
+    ja: BoolArray,
+    free_mail: BoolArray,
+    first: pa.Array,
+    last: pa.Array,
+    domain: pa.Array,
 ) -> pa.Array:
     """A unique, lower-case address per lead: company domain, or a free-mail one with a number."""
     n = len(ja)
@@ -707,7 +733,11 @@ def _emails(
     local = pc.choose(pa.array(rng.choice(4, size=n, p=(0.45, 0.2, 0.25, 0.1)).astype(np.int8)), *patterns)
     number = np.where(rng.random(n) < 0.5, rng.integers(1, 100, size=n), rng.integers(1975, 2007, size=n))
     with_number = free_mail & (rng.random(n) < 0.6)
-    local = pc.if_else(pa.array(with_number), pc.binary_join_element_wise(local, pc.cast(pa.array(number), pa.string()), ""), local)
+    local = pc.if_else(
+        pa.array(with_number),
+        pc.binary_join_element_wise(local, pc.cast(pa.array(number), pa.string()), ""),
+        local,
+    )
     free = pc.if_else(
         pa.array(ja),
         pa.array(JA_FREE_MAIL).take(pa.array(rng.choice(len(JA_FREE_MAIL), size=n, p=JA_FREE_MAIL_SHARE))),
@@ -960,7 +990,10 @@ def _catalogue() -> _Catalogue:
         ([("/contact", {"form": "quote"})], np.ones(1)),
         ([("/demo", {"form": "demo"})], np.ones(1)),
     ]
-    urls, props, starts, weights = [], [], [], []
+    urls: list[str] = []
+    props: list[str] = []
+    starts: list[int] = []
+    weights: list[npt.NDArray[np.float64]] = []
     for entries, w in per_type:
         starts.append(len(urls))
         urls += [page(path) for path, _ in entries]
@@ -979,82 +1012,30 @@ def _chunk_events(
     days: int,
     bad_share: float,
 ) -> np.ndarray:
-    """Every event of leads [lo, hi), sorted by (file day, time)."""
-    leads = np.arange(lo, hi)
-    persona = t.persona[leads]
-    span = np.maximum(t.stop[leads] - t.start[leads], 0).astype(np.float64)
-    rate = np.where(t.active[leads], EVENT_RATE[persona] * span / (180 * DAY) * t.engagement[leads], 0.0)
-    count = rng.poisson(rate)
-    lead = np.repeat(leads, count)
-    ts = t.start[lead] + (rng.random(len(lead)) * (t.stop[lead] - t.start[lead])).astype(np.int64)
-    etype = _choice_by_group(rng, t.persona[lead], EVENT_MIX)
-    etype = np.where((etype == EMAIL_OPEN) & ~t.opt_in[lead], PAGE_VIEW, etype)  # no newsletters without consent
-
-    # Heating up: pricing views and case studies, ever denser towards the end of the window.
-    heat_count = np.where(t.heating[leads] & t.active[leads], rng.poisson(HEATING_EXTRA_EVENTS, size=len(leads)), 0)
-    heat_lead = np.repeat(leads, heat_count)
-    heat_from = np.maximum(t.start[heat_lead], t.stop[heat_lead] - HEATING_DAYS * DAY)
-    heat_ts = heat_from + (np.sqrt(rng.random(len(heat_lead))) * (t.stop[heat_lead] - heat_from)).astype(np.int64)
-    heat_type = np.where(rng.random(len(heat_lead)) < 0.55, PRICING_VIEW, CASE_STUDY)
-
-    # Hand-raisers: one contact form, quote or demo request in the last week.
-    raise_lead = leads[t.hand_raiser[leads] & t.active[leads]]
-    raise_ts = t.stop[raise_lead] - (rng.random(len(raise_lead)) * 6.5 * DAY).astype(np.int64)
-    raise_type = _choice_by_group(
-        rng,
-        t.persona[raise_lead],
-        np.array([[1.0, 0, 0], [0.6, 0.4, 0], [0.3, 0.2, 0.5], [0.1, 0.3, 0.6]]),
-    )
-    raise_type = np.array([CONTACT_FORM, QUOTE_REQUEST, DEMO_REQUEST])[raise_type]
-
-    lead = np.concatenate([lead, heat_lead, raise_lead])
-    ts = np.concatenate([ts, heat_ts, raise_ts])
-    etype = np.concatenate([etype, heat_type, raise_type])
-    zone = t.zone[lead]
-    ts = _snap_to_local_hours(ts, zone, t.persona[lead] == STUDENT, rng)
+    """Every event of leads [lo, hi) as EVENT_DTYPE records, sorted by (file day, time)."""
+    lead, ts, etype = _planned_events(t, np.arange(lo, hi), rng)
+    ts = _snap_to_local_hours(ts, t.zone[lead], t.persona[lead] == STUDENT, rng)
     ts = _clamp(ts, t.start[lead], t.stop[lead])
     content = np.zeros(len(lead), dtype=np.int64)
     for e in range(len(EVENT_TYPES)):
         rows = np.flatnonzero(etype == e)
         w = catalogue.weights[e]
         content[rows] = catalogue.start[e] + rng.choice(len(w), size=len(rows), p=w)
+    lead, ts, etype, content = _with_follow_ups(t, rng, catalogue, lead, ts, etype, content)
 
-    # Follow-ups: attendance a few days after registering, clicks shortly after opening.
-    reg = np.flatnonzero((etype == WEBINAR_REGISTERED) & (rng.random(len(lead)) < ATTEND_SHARE[t.persona[lead]]))
-    reg_zone = zone[reg]
-    reg_day = (ts[reg] + _offset_minutes(ts[reg], reg_zone).astype(np.int64) * 60) // DAY
-    att_day = reg_day + rng.integers(1, 11, size=len(reg))
-    weekday = (att_day + 3) % 7
-    att_day = att_day + np.where(weekday == 5, 2, np.where(weekday == 6, 1, 0))
-    att_local = att_day * DAY + np.where(rng.random(len(reg)) < 0.5, 14, 16) * HOUR + rng.integers(0, 600, size=len(reg))
-    att_ts = _local_to_utc(att_local, reg_zone)
-    opened = np.flatnonzero((etype == EMAIL_OPEN) & (rng.random(len(lead)) < CLICK_SHARE[t.persona[lead]]))
-    click_ts = ts[opened] + rng.integers(20, 3 * HOUR, size=len(opened))
-    parent = np.concatenate([reg, opened])
-    child_ts = np.concatenate([att_ts, click_ts])
-    child_type = np.concatenate([np.full(len(reg), WEBINAR_ATTENDED), np.full(len(opened), EMAIL_CLICK)])
-    child_content = content[parent] - catalogue.start[etype[parent]] + catalogue.start[child_type]
-    keep = child_ts <= t.stop[lead[parent]]  # not yet happened by end_date
-    lead = np.concatenate([lead, lead[parent][keep]])
-    ts = np.concatenate([ts, child_ts[keep]])
-    etype = np.concatenate([etype, child_type[keep]])
-    content = np.concatenate([content, child_content[keep]])
+    # Identity: forms send the typed address too; some events know nothing but an address.
     n = len(lead)
-
-    # Identity: forms send the typed address too; some events only know an address.
     u = rng.random(n)
     ident = np.where(np.isin(etype, FORM_TYPES), 1, 0)
     ident = np.where(u < EMAIL_ONLY_SHARE, np.where(u < EMAIL_ONLY_SHARE * 0.35, 3, 2), ident)
 
     bad = np.zeros(n, dtype=np.int64)
-    n_bad = min(round(n * bad_share), n)
-    if n_bad:
-        rows = rng.choice(n, size=n_bad, replace=False)
-        bad[rows] = np.arange(n_bad) % len(BAD_EVENT_KINDS) + 1
-    unknown = bad == BAD_UNKNOWN_TYPE
-    etype = np.where(unknown, len(EVENT_TYPES) + rng.integers(len(UNKNOWN_EVENT_TYPES), size=n), etype)
-    future = bad == BAD_FUTURE
-    ts = np.where(future, window_start + days * DAY + rng.integers(HOUR, 30 * DAY, size=n), ts)
+    broken = rng.choice(n, size=min(round(n * bad_share), n), replace=False)
+    bad[broken] = np.arange(len(broken)) % len(BAD_EVENT_KINDS) + 1
+    unknown = np.flatnonzero(bad == BAD_UNKNOWN_TYPE)
+    etype[unknown] = len(EVENT_TYPES) + rng.integers(len(UNKNOWN_EVENT_TYPES), size=len(unknown))
+    future = np.flatnonzero(bad == BAD_FUTURE)  # a skewed clock: up to a month after end_date
+    ts[future] = window_start + days * DAY + rng.integers(HOUR, 30 * DAY, size=len(future))
 
     out = np.empty(n, dtype=EVENT_DTYPE)
     out["ts"] = ts
@@ -1064,8 +1045,74 @@ def _chunk_events(
     out["etype"] = etype
     out["ident"] = ident
     out["bad"] = bad
-    out["day"] = np.clip((ts - window_start) // DAY, 0, days - 1)  # clock-skewed future events land on the last day
+    out["day"] = np.clip((ts - window_start) // DAY, 0, days - 1)  # future events land in the last file
     return out[np.lexsort((out["ts"], out["day"]))]
+
+
+def _planned_events(t: _Drivers, leads: IntArray, rng: np.random.Generator) -> tuple[IntArray, IntArray, IntArray]:
+    """(lead, rough time, type) of each event before follow-ups: steady activity, heating up, hand-raising."""
+    # Steady activity over the lead's life, at a persona's rate scaled by the lead's own engagement.
+    span = np.maximum(t.stop[leads] - t.start[leads], 0)
+    rate = EVENT_RATE[t.persona[leads]] * span / (180 * DAY) * t.engagement[leads]
+    lead = np.repeat(leads, rng.poisson(np.where(t.active[leads], rate, 0.0)))
+    ts = t.start[lead] + (rng.random(len(lead)) * (t.stop[lead] - t.start[lead])).astype(np.int64)
+    etype = _choice_by_group(rng, t.persona[lead], EVENT_MIX)
+    etype = np.where((etype == EMAIL_OPEN) & ~t.opt_in[lead], PAGE_VIEW, etype)  # no newsletters without consent
+
+    # Heating up: pricing views and case studies, denser and denser towards end_date.
+    heating = t.heating[leads] & t.active[leads]
+    heat_lead = np.repeat(leads, np.where(heating, rng.poisson(HEATING_EXTRA_EVENTS, size=len(leads)), 0))
+    heat_from = np.maximum(t.start[heat_lead], t.stop[heat_lead] - HEATING_DAYS * DAY)
+    heat_ts = heat_from + (np.sqrt(rng.random(len(heat_lead))) * (t.stop[heat_lead] - heat_from)).astype(np.int64)
+    heat_type = np.where(rng.random(len(heat_lead)) < 0.55, PRICING_VIEW, CASE_STUDY)
+
+    # Hand-raisers: one contact form, quote or demo request in the last week.
+    raise_lead = leads[t.hand_raiser[leads] & t.active[leads]]
+    raise_ts = t.stop[raise_lead] - (rng.random(len(raise_lead)) * 6.5 * DAY).astype(np.int64)
+    raise_type = np.array([CONTACT_FORM, QUOTE_REQUEST, DEMO_REQUEST])[
+        _choice_by_group(rng, t.persona[raise_lead], HAND_RAISE_MIX)
+    ]
+    return (
+        np.concatenate([lead, heat_lead, raise_lead]),
+        np.concatenate([ts, heat_ts, raise_ts]),
+        np.concatenate([etype, heat_type, raise_type]),
+    )
+
+
+def _with_follow_ups(
+    t: _Drivers,
+    rng: np.random.Generator,
+    catalogue: _Catalogue,
+    lead: IntArray,
+    ts: IntArray,
+    etype: IntArray,
+    content: IntArray,
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """The events plus what follows them: attending a webinar days after registering, clicking after opening."""
+    reg = np.flatnonzero((etype == WEBINAR_REGISTERED) & (rng.random(len(lead)) < ATTEND_SHARE[t.persona[lead]]))
+    zone = t.zone[lead[reg]]
+    reg_day = (ts[reg] + _offset_minutes(ts[reg], zone).astype(np.int64) * 60) // DAY
+    att_day = reg_day + rng.integers(1, 11, size=len(reg))
+    weekday = (att_day + 3) % 7
+    att_day += np.where(weekday == 5, 2, np.where(weekday == 6, 1, 0))  # webinars run on weekdays
+    start_at = np.where(rng.random(len(reg)) < 0.5, 14, 16) * HOUR + rng.integers(0, 600, size=len(reg))
+    att_ts = _local_to_utc(att_day * DAY + start_at, zone)
+
+    opened = np.flatnonzero((etype == EMAIL_OPEN) & (rng.random(len(lead)) < CLICK_SHARE[t.persona[lead]]))
+    click_ts = ts[opened] + rng.integers(20, 3 * HOUR, size=len(opened))
+
+    parent = np.concatenate([reg, opened])
+    child_ts = np.concatenate([att_ts, click_ts])
+    child_type = np.concatenate([np.full(len(reg), WEBINAR_ATTENDED), np.full(len(opened), EMAIL_CLICK)])
+    # Same webinar / campaign: the follow-up's catalogue entry sits at the same place in its type's range.
+    child_content = content[parent] - catalogue.start[etype[parent]] + catalogue.start[child_type]
+    keep = child_ts <= t.stop[lead[parent]]  # not happened yet by end_date
+    return (
+        np.concatenate([lead, lead[parent][keep]]),
+        np.concatenate([ts, child_ts[keep]]),
+        np.concatenate([etype, child_type[keep]]),
+        np.concatenate([content, child_content[keep]]),
+    )
 
 
 def _write_event_files(
@@ -1115,7 +1162,11 @@ def _json_lines(
     ident = e["ident"]
     bad = e["bad"]
     head = pc.if_else(pa.array(bad == BAD_NO_ID), "{", _event_id_heads(ids))
-    crm = pc.if_else(pa.array(ident >= 2), "null", pc.binary_join_element_wise('"', _crm_ids(t.crm_num[e["lead"]]), '"', ""))
+    crm = pc.if_else(
+        pa.array(ident >= 2),
+        "null",
+        pc.binary_join_element_wise('"', _crm_ids(t.crm_num[e["lead"]]), '"', ""),
+    )
     address = t.email.take(pa.array(e["lead"]))
     address = pc.if_else(pa.array(ident == 3), pc.utf8_title(address), address)
     email = pc.if_else(pa.array(ident == 0), "null", pc.binary_join_element_wise('"', address, '"', ""))
