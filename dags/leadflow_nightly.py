@@ -27,7 +27,7 @@ CFG = settings()
 
 @dag(
     dag_id="leadflow_nightly",
-    schedule=CronTriggerTimetable(CFG.schedule, timezone=CFG.timezone),
+    schedule=CronTriggerTimetable(CFG.schedule, timezone=CFG.timezone) if CFG.schedule else None,
     start_date=pendulum.datetime(2026, 1, 1, tz=CFG.timezone),
     catchup=False,
     max_active_runs=1,

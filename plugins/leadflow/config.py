@@ -98,7 +98,8 @@ class NurtureConfig(_Strict):
 
 class Settings(_Strict):
     timezone: str = "Asia/Tokyo"
-    schedule: str = "0 2 * * *"
+    schedule: str | None = "0 2 * * *"
+    """Cron in `timezone` for the nightly DAG; null for runs triggered only by hand or the API."""
     warehouse_conn_id: str = "leadflow_warehouse"
     scoring_rules: Path = Path("config/scoring.yml")
     sequences: Path = Path("config/sequences.yml")

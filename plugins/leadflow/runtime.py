@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from leadflow.config import Settings, settings
@@ -25,7 +25,9 @@ def as_of_date(context: Mapping[str, Any], cfg: Settings | None = None) -> date:
             if extra.get("as_of_date"):
                 return date.fromisoformat(extra["as_of_date"])
     end = context.get("data_interval_end") or context["logical_date"]
-    return (end.astimezone(cfg.tz) - timedelta(days=1)).date()
+    # via the timestamp: pendulum arithmetic on a stdlib-zoned value loses the zone
+    local = datetime.fromtimestamp(end.timestamp(), tz=cfg.tz)
+    return local.date() - timedelta(days=1)
 
 
 def with_warehouse(step: Callable[..., T], context: Mapping[str, Any], *args: Any, **kwargs: Any) -> T:

@@ -98,8 +98,8 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
     landing = tmp_path / "landing"
     generate(landing, leads=150, days=40, seed=5, end_date=date.fromisoformat(AS_OF), bad_share=0)
     config = yaml.safe_load((ROOT / "config" / "leadflow.yml").read_text())
-    # unpausing must not start a scheduled nightly run beside the one the test triggers
-    config["schedule"] = "0 2 1 1 *"
+    # triggered through the API only: unpausing must not start a scheduled run beside the test's
+    config["schedule"] = None
     config["sources"]["crm"]["path"] = str(landing / "crm")
     config["sources"]["web"]["path"] = str(landing / "web")
     config["mailer"]["outbox"] = str(tmp_path / "outbox")

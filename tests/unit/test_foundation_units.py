@@ -106,3 +106,24 @@ def test_dated_files_wait_for_their_run(tmp_path):
     assert file_date(tmp_path / "events_2026-11-21.jsonl") == date(2026, 11, 21)
     due = [p.name for p in due_files(tmp_path, "*.jsonl", date(2026, 11, 22))]
     assert due == ["events_2026-11-21.jsonl", "events_2026-11-22.jsonl", "extra.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        # the scheduled run at 02:00 JST on 2026-11-23 scores the previous local day
+        ({"data_interval_end": "2026-11-22T17:00:00+00:00"}, date(2026, 11, 22)),
+        # New Year: 2026-01-01 02:00 JST (still 2025 in UTC) scores 2025-12-31
+        ({"data_interval_end": "2025-12-31T17:00:00+00:00"}, date(2025, 12, 31)),
+        # an explicit as_of_date (reruns, `make dag`) wins over the interval
+        ({"data_interval_end": "2026-11-22T17:00:00+00:00", "params": {"as_of_date": "2026-10-01"}}, date(2026, 10, 1)),
+    ],
+)
+def test_as_of_date_is_the_local_day_before_the_run(context, expected):
+    import pendulum
+
+    from leadflow.runtime import as_of_date
+
+    settings = load_settings(ROOT / "config" / "leadflow.yml")
+    ctx = {**context, "data_interval_end": pendulum.parse(context["data_interval_end"])}
+    assert as_of_date(ctx, settings) == expected
