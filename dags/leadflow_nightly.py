@@ -21,6 +21,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from leadflow.assets import LEAD_STAGES
 from leadflow.config import settings
+from leadflow.crm.deadline import crm_deadline
 
 CFG = settings()
 
@@ -35,6 +36,7 @@ CFG = settings()
     params={"as_of_date": Param(None, type=["null", "string"], format="date", description="Local day to score")},
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "data-engineering"},
     doc_md=__doc__,
+    deadline=crm_deadline(CFG),  # scores must be in the CRM by crm_deadline.local_time
 )
 def leadflow_nightly():
     # Steps import leadflow's library when they run, never at parse time.

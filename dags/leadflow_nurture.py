@@ -4,8 +4,11 @@
 Runs when the nightly DAG updates the `lead_stages` asset. Syncs suppressions, plans the emails due
 for the as-of date (one track per stage, trigger follow-ups, owner alerts for hot leads; consent,
 suppressions and the frequency cap checked for every email), renders every planned email (a
-template error fails the run before anything is sent), then sends through the configured mailer:
-the `file` outbox by default, or SendGrid. The ledger `nurture.email_sends` makes reruns send nothing twice.
+template error fails the run before anything is sent), then sends through the configured mailer —
+the `file` outbox by default, or SendGrid — in batches (one mapped `send_emails` task each, a bounded
+pool of API calls inside). The ledger `nurture.email_sends` makes reruns, clears and backfills send
+nothing twice; `report_sends` lists sends whose outcome is `unknown` or `failed`. Kill switch:
+`mailer.enabled: false` or the Airflow Variable `leadflow_sending_enabled` = false (read when sending).
 """
 
 from __future__ import annotations
@@ -53,14 +56,30 @@ def leadflow_nurture():
 
         return with_warehouse(check_renders, context)
 
-    @task(retries=0)  # never retried blindly: the ledger decides what is still to send
-    def send_emails(**context) -> dict:
-        from leadflow.nurture.send import send_planned
+    @task
+    def split_batches(**context) -> list[dict]:
+        from leadflow.nurture.send import send_batches
         from leadflow.runtime import with_warehouse
 
-        return with_warehouse(send_planned, context)
+        return with_warehouse(send_batches, context)
 
-    chain(sync_suppressions(), plan_sends(), validate_renders(), send_emails())
+    @task(retries=0)  # never retried blindly: the ledger decides what is still to send
+    def send_emails(batch: dict, **context) -> dict:
+        from leadflow.nurture.send import send_batch
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(send_batch, context, batch)
+
+    @task
+    def report_sends(**context) -> dict:
+        from leadflow.nurture.send import ledger_report
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(ledger_report, context)
+
+    batches = split_batches()
+    sent = send_emails.expand(batch=batches)
+    chain(sync_suppressions(), plan_sends(), validate_renders(), batches, sent, report_sends())
 
 
 leadflow_nurture()

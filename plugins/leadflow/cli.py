@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("--out", default="data/preview")
     tpl.add_argument("--warehouse")
     tpl.set_defaults(func=cmd_templates)
+
+    from leadflow.nurture.cli import add_nurture_parser
+
+    add_nurture_parser(sub)
     return parser
 
 

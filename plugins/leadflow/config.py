@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from leadflow.crm.config import CrmDeadlineConfig, HubSpotSinkConfig, HubSpotSourceConfig
+
 
 class ConfigError(ValueError):
     """A configuration file is missing or invalid; the message names the file and the field."""
@@ -50,7 +52,7 @@ class SqlCrmSourceConfig(_Strict):
     columns: dict[str, str] = Field(default_factory=dict)
 
 
-CrmSourceConfig = Annotated[FileSourceConfig | SqlCrmSourceConfig, Field(discriminator="kind")]
+CrmSourceConfig = Annotated[FileSourceConfig | SqlCrmSourceConfig | HubSpotSourceConfig, Field(discriminator="kind")]
 
 
 class SourcesConfig(_Strict):
@@ -105,7 +107,8 @@ class Settings(_Strict):
     sequences: Path = Path("config/sequences.yml")
     templates: Path = Path("email_templates")
     sources: SourcesConfig
-    crm_sink: CrmSinkConfig = CrmSinkConfig()
+    crm_sink: Annotated[CrmSinkConfig | HubSpotSinkConfig, Field(discriminator="kind")] = CrmSinkConfig()
+    crm_deadline: CrmDeadlineConfig = CrmDeadlineConfig()
     validation: ValidationConfig = ValidationConfig()
     mailer: MailerConfig
     nurture: NurtureConfig = NurtureConfig()

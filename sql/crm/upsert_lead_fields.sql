@@ -1,5 +1,5 @@
--- crm.lead_fields (the demo CRM): insert or update the fields of the leads in _crm_changes.
-insert into crm.lead_fields (
+-- `table` (crm.lead_fields, the demo CRM, by default): insert or update the fields of the leads in _crm_changes.
+insert into {{ table }} (
     crm_id, lead_score, lead_fit_grade, lead_stage, lead_score_reasons, lead_heating_up, lead_scored_at
 )
 select

@@ -1,4 +1,5 @@
--- nurture.enrollments: leave tracks whose stage no longer holds or whose consent is gone, then enrol.
+-- nurture.enrollments: leave tracks whose stage changed, whose consent is gone (unsubscribe, bounce,
+-- spam report, opt-out) or whose CRM status says sales is talking to the lead; then enrol.
 update nurture.enrollments
 set
     exited_on = cast(:as_of_date as date),
@@ -14,7 +15,25 @@ where
 update nurture.enrollments
 set
     exited_on = cast(:as_of_date as date),
-    exit_reason = 'unsubscribed, suppressed or opted out'
+    exit_reason = coalesce(
+        (
+            select 'suppressed: ' || x.kind
+            from core.leads as l
+            inner join nurture.suppressions as x on l.email = x.email
+            where l.lead_id = nurture.enrollments.lead_id
+        ),
+        (
+            select 'opted out'
+            from core.leads as l
+            where l.lead_id = nurture.enrollments.lead_id and (not l.email_opt_in or l.email is null)
+        ),
+        (
+            select 'crm status ' || l.crm_status
+            from core.leads as l
+            inner join nurture.exit_statuses as es on l.crm_status = es.crm_status
+            where l.lead_id = nurture.enrollments.lead_id
+        )
+    )
 where
     exited_on is null
     and exists (
@@ -26,6 +45,7 @@ where
                 not l.email_opt_in
                 or l.email is null
                 or l.email in (select email from nurture.suppressions)
+                or l.crm_status in (select crm_status from nurture.exit_statuses)
             )
     );
 
@@ -42,6 +62,7 @@ candidates as (
         s.stage in (select distinct track from nurture.track_steps)
         and l.email_opt_in
         and l.email is not null
+        and l.crm_status not in (select crm_status from nurture.exit_statuses)
         and l.crm_status not in ('customer', 'disqualified')
         and l.email not in (select email from nurture.suppressions)
 ),
@@ -57,7 +78,10 @@ final as (
     where not exists (
         select 1
         from nurture.enrollments as e
-        where e.lead_id = c.lead_id and e.track = c.track and (e.exited_on is null or e.enrolled_on = cast(:as_of_date as date))
+        where
+            e.lead_id = c.lead_id
+            and e.track = c.track
+            and (e.exited_on is null or e.enrolled_on = cast(:as_of_date as date))
     )
 )
 

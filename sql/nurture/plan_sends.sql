@@ -1,5 +1,6 @@
--- The emails due on :as_of_date: at most one marketing email per lead (trigger first, then the
+-- The emails due on :as_of_date: at most one marketing email per lead (triggers first, then the
 -- next track step) within the frequency cap, plus one alert to the owner of each newly hot lead.
+-- A trigger held back by the cap (or an alert of a missed run) stays due for :lookback_days days.
 with
 
 eligible as (
@@ -9,6 +10,7 @@ eligible as (
         l.email_opt_in
         and l.email is not null
         and l.crm_status not in ('customer', 'disqualified')
+        and l.crm_status not in (select crm_status from nurture.exit_statuses)
         and l.email not in (select email from nurture.suppressions)
 ),
 
@@ -22,7 +24,10 @@ marketing_history as (
         count(case when as_of_date > {{ m.add_days('cast(:as_of_date as date)', -7) }} then 1 end) as sent_7d,
         max(as_of_date) as last_sent_on
     from ledger
-    where kind = 'marketing' and as_of_date <= cast(:as_of_date as date)
+    where
+        kind = 'marketing'
+        and status not in ('cancelled', 'failed')
+        and as_of_date <= cast(:as_of_date as date)
     group by lead_id
 ),
 
@@ -73,9 +78,39 @@ trigger_due as (
     inner join eligible as l on ev.lead_id = l.lead_id
     inner join lifecycle.lead_stages as s on ev.lead_id = s.lead_id
     where
-        ev.event_date = cast(:as_of_date as date)
-        and ev.event_type in ('whitepaper_download', 'case_study_download')
+        ev.event_date <= cast(:as_of_date as date)
+        and ev.event_date > {{ m.add_days('cast(:as_of_date as date)', '-:lookback_days') }}
+        and ev.event_type in (select t.event_type from nurture.trigger_events as t where t.trigger_name = 'download_followup')
         and s.stage in ('cold', 'warm', 'recycled')
+),
+
+last_visits as (
+    select
+        ev.lead_id,
+        max(ev.event_date) as last_visit_on
+    from core.events as ev
+    where ev.event_date <= cast(:as_of_date as date)
+    group by ev.lead_id
+),
+
+inactivity_due as (
+    -- one reminder per silent spell (its key is the last visit), for leads in the cold or warm track
+    select
+        v.lead_id,
+        'inactivity_reminder' as track,
+        1 as step,
+        cast(null as date) as enrolled_on,
+        :inactivity_template as template,
+        3 as priority,
+        v.lead_id || ':inactivity_reminder:' || cast(v.last_visit_on as varchar) as send_key
+    from last_visits as v
+    inner join eligible as l on v.lead_id = l.lead_id
+    inner join lifecycle.lead_stages as s on v.lead_id = s.lead_id
+    where
+        :inactive_days > 0
+        and s.stage in ('cold', 'warm')
+        and {{ m.days_between('v.last_visit_on', 'cast(:as_of_date as date)') }} >= :inactive_days
+        and {{ m.days_between('v.last_visit_on', 'cast(:as_of_date as date)') }} < :inactive_days + :lookback_days
 ),
 
 marketing_due as (
@@ -86,6 +121,8 @@ marketing_due as (
         select * from trigger_due
         union all
         select * from track_due
+        union all
+        select * from inactivity_due
     ) as c
     left join marketing_history as h on c.lead_id = h.lead_id
     where
@@ -109,7 +146,8 @@ owner_alerts as (
     inner join core.leads as l on s.lead_id = l.lead_id
     where
         s.stage = 'hot'
-        and s.entered_on = cast(:as_of_date as date)
+        and s.entered_on <= cast(:as_of_date as date)
+        and s.entered_on > {{ m.add_days('cast(:as_of_date as date)', '-:lookback_days') }}
         and l.owner_email is not null
 ),
 

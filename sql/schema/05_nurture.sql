@@ -45,3 +45,14 @@ create table if not exists nurture.suppressions (
     source text not null,
     created_at timestamptz not null
 );
+
+
+create table if not exists nurture.trigger_events (
+    trigger_name text not null,
+    event_type text not null,
+    primary key (trigger_name, event_type)
+);
+
+create table if not exists nurture.exit_statuses (
+    crm_status text primary key
+);

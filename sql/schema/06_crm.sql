@@ -1,4 +1,4 @@
--- crm: the demo CRM's lead fields (the write-back target) and what was last written per lead.
+-- crm: the demo CRM's lead fields (the write-back target), what was last written per lead, and refusals.
 create schema if not exists crm;
 
 create table if not exists crm.lead_fields (
@@ -16,4 +16,13 @@ create table if not exists crm.sync_state (
     fields_hash text not null,
     as_of_date date not null,
     synced_at timestamptz not null
+);
+
+-- one row per lead the CRM refused at its latest attempt (cleared when a later write succeeds)
+create table if not exists crm.sync_failures (
+    crm_id text primary key,
+    error text not null,
+    as_of_date date not null,
+    failed_at timestamptz not null,
+    attempts integer not null
 );

@@ -69,3 +69,17 @@ def test_parsing_opens_no_socket_and_no_database(path, monkeypatch):
     spec = importlib.util.spec_from_file_location(f"_parse_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+
+
+def test_nurture_steps_run_in_order_and_sends_fan_out_over_batches(dagbag):
+    dag = dagbag.dags["leadflow_nurture"]
+    order, task = [], dag.get_task("sync_suppressions")
+    while task is not None:
+        order.append(task.task_id)
+        task = next(iter(task.downstream_list), None)
+    assert order == [
+        "sync_suppressions", "plan_sends", "validate_renders", "split_batches", "send_emails", "report_sends",
+    ]  # fmt: skip
+    send = dag.get_task("send_emails")
+    assert type(send).__name__.endswith("MappedOperator")  # one mapped task per batch
+    assert send.partial_kwargs.get("retries") == 0  # never retried blindly: the ledger decides

@@ -287,6 +287,25 @@ def test_fetch_suppressions_pages_through_every_list(sg, monkeypatch):
     assert len(sendgrid(sg).fetch_suppressions(None)) == 7
 
 
+def test_fetch_suppressions_adds_our_asm_groups_unsubscribes(sg):
+    sg.add_group_suppression(77, " Group@Example.com ")
+    sg.add_group_suppression(78, "other-group@example.com")  # not our group: still allowed to get email
+    rows = sendgrid(sg, asm_group_id=77).fetch_suppressions(None)
+    assert rows == [
+        {"email": "group@example.com", "kind": "group_unsubscribe", "created_at": datetime.fromtimestamp(NOW, UTC)}
+    ]
+    assert "/v3/asm/groups/77/suppressions" in [r.path for r in sg.requests]
+    assert "/v3/asm/groups/77/suppressions" not in [r.path for r in sg.requests[:3]]  # after the global lists
+    assert sendgrid(sg).fetch_suppressions(None) == []  # no group configured: the group is not read
+
+
+def test_a_group_suppression_error_is_raised_without_the_key(sg):
+    sg.script(Fault.server_error(500, path="/v3/asm/groups/77/suppressions"))
+    with pytest.raises(SuppressionFetchError, match="SendGrid 500 on asm/groups/77/suppressions") as caught:
+        sendgrid(sg, asm_group_id=77).fetch_suppressions(None)
+    assert API_KEY not in str(caught.value)
+
+
 def test_fetch_suppressions_error_is_raised_without_the_key(sg):
     sg.script(Fault.server_error(503, path="/v3/suppression/spam_reports"))
     with pytest.raises(SuppressionFetchError, match="SendGrid 503 on spam_reports") as caught:

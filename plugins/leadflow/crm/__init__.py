@@ -1,0 +1,1 @@
+"""CRM connectors: read leads from a SQL CRM or HubSpot, write score, grade, stage and reasons back."""

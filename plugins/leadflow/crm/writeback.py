@@ -1,7 +1,12 @@
-"""CRM write-back: score, grade, stage and reasons for the leads whose fields changed, nothing else."""
+"""CRM write-back: score, grade, stage and reasons for the leads whose fields changed, nothing else.
+
+`crm.sync_state` remembers a hash of what each lead last got; a lead a sink refuses keeps its old
+hash, so the next run writes it again, and its error stays in `crm.sync_failures` until then.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,17 +18,30 @@ from leadflow.config import Settings
 from leadflow.warehouse import Warehouse, connect, open_warehouse
 
 FIELDS = ("lead_score", "lead_fit_grade", "lead_stage", "lead_score_reasons", "lead_heating_up")
+"""The fields compared between runs (their hash decides what changed)."""
+WRITE_BACK_FIELDS = (*FIELDS, "lead_scored_at")
+"""The fields a sink writes: the compared ones and when they were scored (the as-of day's end)."""
+
+log = logging.getLogger(__name__)
+
+
+class CrmWriteBackFailed(RuntimeError):
+    """The sink could not use the CRM at all (unreachable, misconfigured): the task fails and is retried."""
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a sink wrote: the crm_ids it accepted and those it did not (retried on the next run)."""
+    """What a sink wrote: the crm_ids it accepted and those it did not (retried on the next run), and
+    `error` when the CRM could not be used at all (bad token, unreachable): that fails the task."""
 
     written: list[str]
     failed: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
 
 
 class CrmSink(Protocol):
+    """A CRM we write fields to; it reports refused records instead of raising for them."""
+
     def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult: ...
 
 
@@ -46,15 +64,19 @@ _CHANGE_COLUMNS = {
 
 
 class SqlCrmSink:
-    """A CRM table reached through a warehouse connection (the demo CRM is `crm.lead_fields`)."""
+    """A CRM table reached through a warehouse connection (the demo CRM is `crm.lead_fields`): one row
+    per crm_id (its primary key) with the write-back fields as columns."""
 
-    def __init__(self, wh: Warehouse) -> None:
+    def __init__(self, wh: Warehouse, table: str = "crm.lead_fields") -> None:
+        from leadflow.crm.sql import quote_identifier
+
         self.wh = wh
+        self.table = quote_identifier(table)
 
     def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult:
         with self.wh.transaction():
             _temp_table(self.wh, "_crm_changes", changes, _CHANGE_COLUMNS)
-            self.wh.run_model("crm/upsert_lead_fields.sql", {"scored_at": scored_at})
+            self.wh.run_model("crm/upsert_lead_fields.sql", {"scored_at": scored_at}, table=self.table)
         return WriteResult(written=list(changes["crm_id"]))
 
 
@@ -77,12 +99,16 @@ class FileCrmSink:
 def sink_for(settings: Settings, wh: Warehouse) -> tuple[CrmSink, Warehouse | None]:
     """The configured sink, and a connection it opened that the caller must close (or None)."""
     cfg = settings.crm_sink
+    if cfg.kind == "hubspot":
+        from leadflow.crm.hubspot import HubSpotCrmSink
+
+        return HubSpotCrmSink.from_config(cfg), None  # type: ignore[arg-type]  # until config.py lists it
     if cfg.kind == "files":
         return FileCrmSink(settings.path(cfg.path or Path("data/crm_out"))), None
     if cfg.conn_id == settings.warehouse_conn_id:
-        return SqlCrmSink(wh), None
+        return SqlCrmSink(wh, cfg.table), None
     other = open_warehouse(cfg.conn_id)
-    return SqlCrmSink(other), other
+    return SqlCrmSink(other, cfg.table), other
 
 
 def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | None = None) -> dict:
@@ -101,13 +127,26 @@ def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | N
         if opened is not None:
             opened.close()
     written = changes[changes["crm_id"].isin(result.written)]
+    failed = pd.DataFrame(
+        {"crm_id": list(result.failed), "error": [str(e)[:1000] for e in result.failed.values()]}, dtype=object
+    )
     with wh.transaction():
         _temp_table(wh, "_crm_written", written, {"crm_id": "text", "fields_hash": "text"})
-        wh.run_model(
-            "crm/sync_state.sql",
-            {"as_of_date": as_of.isoformat(), "synced_at": datetime.now(UTC)},
+        _temp_table(wh, "_crm_failed", failed, {"crm_id": "text", "error": "text"})
+        params = {"as_of_date": as_of.isoformat(), "synced_at": datetime.now(UTC)}
+        wh.run_model("crm/sync_state.sql", params)
+        wh.run_model("crm/sync_failures.sql", params)
+    if result.failed:
+        sample = "; ".join(f"{k}: {v}" for k, v in list(result.failed.items())[:5])
+        log.warning(
+            "CRM write-back: %d of %d changed leads refused (retried next run): %s",
+            len(result.failed),
+            len(changes),
+            sample,
         )
+    if result.error:
+        raise CrmWriteBackFailed(f"CRM write-back: {result.error} ({len(written)} of {len(changes)} written)")
     return {"changed": len(changes), "written": len(written), "failed": len(result.failed)}
 
 
-__all__ = ["CrmSink", "FileCrmSink", "SqlCrmSink", "WriteResult", "connect", "write_back"]
+__all__ = ["CrmSink", "CrmWriteBackFailed", "FileCrmSink", "SqlCrmSink", "WriteResult", "connect", "write_back"]

@@ -380,8 +380,9 @@ class SendGridMailer:
     # ---- suppressions
 
     def fetch_suppressions(self, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Bounces, spam reports and global unsubscribes (created at or after `since`), one dict per
-        entry: email (lower-cased), kind (bounce|spam_report|unsubscribe), created_at (aware UTC)."""
+        """Bounces, spam reports, global unsubscribes (created at or after `since`) and, with an ASM
+        group configured, that group's unsubscribes; one dict per entry: email (lower-cased), kind
+        (bounce|spam_report|unsubscribe|group_unsubscribe), created_at (aware UTC)."""
         from python_http_client import exceptions as http_errors
 
         if since is not None and since.utcoffset() is None:
@@ -412,7 +413,30 @@ class SendGridMailer:
                 if len(page) < SUPPRESSION_PAGE_SIZE:
                     break
                 offset += len(page)
+        if self.config.asm_group_id is not None:
+            found += self._group_unsubscribes(self.config.asm_group_id)
         return found
+
+    def _group_unsubscribes(self, group_id: int) -> list[dict[str, Any]]:
+        """Addresses unsubscribed from our ASM group (`GET /v3/asm/groups/{id}/suppressions`: a list
+        of addresses without dates, so they count from now)."""
+        from python_http_client import exceptions as http_errors
+
+        segment = f"asm/groups/{group_id}/suppressions"
+        try:
+            response = self._client.client.asm.groups._(str(group_id)).suppressions.get(timeout=self.timeout)
+            page = json.loads(response.body or b"[]")
+        except http_errors.HTTPError as exc:
+            detail = _sendgrid_errors(exc.body)
+            raise SuppressionFetchError(f"SendGrid {exc.status_code} on {segment}: {detail}") from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return [
+            {"email": str(email).strip().lower(), "kind": "group_unsubscribe", "created_at": now}
+            for email in page
+            if isinstance(email, str) and email.strip()
+        ]
 
 
 # --------------------------------------------------------------------------- selection

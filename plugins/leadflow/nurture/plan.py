@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadflow.config import ConfigError, Settings, read_yaml
 from leadflow.warehouse import Warehouse
@@ -29,9 +29,23 @@ class FrequencyCap(_Strict):
     min_days_apart: int = Field(2, ge=0)
 
 
+TRACK_STAGES = ("cold", "warm", "recycled")  # hot leads get no marketing email: their owner is alerted
+TRIGGER_KINDS = ("download_followup", "inactivity_reminder")
+TRIGGER_LOOKBACK_DAYS = 7  # a trigger held back by the frequency cap stays due this long (the cap window)
+
+
 class Trigger(_Strict):
+    """A one-off email: after one of `events` (the day after), or after `inactive_days` without a visit."""
+
     template: str
-    events: list[str]
+    events: list[str] = Field(default_factory=list)
+    inactive_days: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Trigger:
+        if bool(self.events) == (self.inactive_days is not None):
+            raise ValueError("a trigger needs exactly one of `events` or `inactive_days`")
+        return self
 
 
 class OwnerAlert(_Strict):
@@ -45,6 +59,22 @@ class Sequences(_Strict):
     tracks: dict[str, list[Step]]
     triggers: dict[str, Trigger] = Field(default_factory=dict)
     owner_alert: OwnerAlert
+    exit_crm_statuses: tuple[str, ...] = ("working", "qualified", "customer", "disqualified")
+    """CRM statuses that end every track: sales got a reply or a meeting, or the lead is closed."""
+
+    @model_validator(mode="after")
+    def _known_tracks_and_triggers(self) -> Sequences:
+        for track, steps in self.tracks.items():
+            if track not in TRACK_STAGES:
+                raise ValueError(f"tracks.{track}: not a nurtured stage (one of {', '.join(TRACK_STAGES)})")
+            if not steps:
+                raise ValueError(f"tracks.{track}: needs at least one step")
+        for name, trigger in self.triggers.items():
+            if name not in TRIGGER_KINDS:
+                raise ValueError(f"triggers.{name}: unknown trigger (one of {', '.join(TRIGGER_KINDS)})")
+            if (name == "inactivity_reminder") != (trigger.inactive_days is not None):
+                raise ValueError(f"triggers.{name}: inactivity_reminder takes inactive_days, the others events")
+        return self
 
     def templates(self) -> set[str]:
         names = {s.template for steps in self.tracks.values() for s in steps}
@@ -93,15 +123,79 @@ def send_time(not_before: datetime, timezone: str, country: str | None, send_hou
     raise ValueError(f"no business day within 30 days after {not_before} in {country}")
 
 
+def within_cap(day: date, others: list[date], cap: FrequencyCap) -> bool:
+    """May one more marketing email go out on `day`, given the lead's other send days?
+
+    At least `min_days_apart` days from every other send, and at most `max_per_7_days` in every
+    window of 7 consecutive days that contains `day`.
+    """
+    if any(abs((day - other).days) < cap.min_days_apart for other in others):
+        return False
+    for start in (day - timedelta(days=k) for k in range(7)):
+        in_window = sum(1 for other in others if 0 <= (other - start).days < 7)
+        if in_window + 1 > cap.max_per_7_days:
+            return False
+    return True
+
+
+def capped_send_time(
+    not_before: datetime,
+    others: list[datetime],
+    cap: FrequencyCap,
+    timezone: str,
+    country: str | None,
+    send_hour: int,
+) -> datetime:
+    """The first send slot at or after `not_before` that the frequency cap allows: a capped email is
+    deferred to the next allowed business day, never dropped. `others` are the lead's other sends."""
+    tz = ZoneInfo(timezone)
+    other_days = [o.astimezone(tz).date() for o in others]
+    candidate = send_time(not_before, timezone, country, send_hour)
+    for _ in range(60):  # the cap frees a day within every 7-day window
+        day = candidate.astimezone(tz).date()
+        if within_cap(day, other_days, cap):
+            return candidate
+        next_day = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+        candidate = send_time(next_day, timezone, country, send_hour)
+    raise ValueError(f"no send day within the frequency cap after {not_before}")
+
+
 def install_sequences(wh: Warehouse, sequences: Sequences) -> None:
+    """The tracks and trigger events as tables the planning SQL joins (`nurture.track_steps`, `trigger_events`)."""
     rows = [
         {"track": track, "step": n, "template": s.template, "delay_days": s.delay_days, "kind": "marketing"}
         for track, steps in sequences.tracks.items()
         for n, s in enumerate(steps, start=1)
     ]
+    events = [
+        {"trigger_name": name, "event_type": event}
+        for name, trigger in sequences.triggers.items()
+        for event in trigger.events
+    ]
+    exits = [{"crm_status": status} for status in sequences.exit_crm_statuses]
+    wh.run_model("schema/05_nurture.sql")  # a warehouse created before these tables existed gets them
     with wh.transaction():
         wh.execute("delete from nurture.track_steps")
         wh.load_df("nurture.track_steps", pd.DataFrame(rows))
+        wh.execute("delete from nurture.trigger_events")
+        if events:
+            wh.load_df("nurture.trigger_events", pd.DataFrame(events))
+        wh.execute("delete from nurture.exit_statuses")
+        if exits:
+            wh.load_df("nurture.exit_statuses", pd.DataFrame(exits))
+
+
+def _marketing_history(wh: Warehouse, lead_ids: list[str]) -> dict[str, list[datetime]]:
+    """Each lead's marketing send times already in the ledger (anything not cancelled or refused)."""
+    if not lead_ids:
+        return {}
+    frame = wh.fetch_df(wh.model_sql("nurture/marketing_history.sql"), {})
+    history: dict[str, list[datetime]] = {}
+    wanted = set(lead_ids)
+    for lead_id, at in zip(frame["lead_id"], frame["send_at"], strict=True):
+        if lead_id in wanted and at is not None and not pd.isna(at):
+            history.setdefault(lead_id, []).append(pd.Timestamp(at).to_pydatetime())
+    return history
 
 
 def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to: int | None = None) -> dict:
@@ -113,21 +207,25 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
 
     sequences = load_sequences(settings.path(settings.sequences))
     install_sequences(wh, sequences)
-    trigger = sequences.triggers.get("download_followup")
+    download = sequences.triggers.get("download_followup")
+    inactivity = sequences.triggers.get("inactivity_reminder")
     params = model_params(
         settings,
         as_of,
         max_per_7_days=sequences.frequency_cap.max_per_7_days,
         min_days_apart=sequences.frequency_cap.min_days_apart,
-        trigger_template=trigger.template if trigger else "",
+        trigger_template=download.template if download else "",
+        lookback_days=TRIGGER_LOOKBACK_DAYS,
+        inactivity_template=inactivity.template if inactivity else "",
+        inactive_days=inactivity.inactive_days if inactivity else 0,
         alert_template=sequences.owner_alert.template,
     )
     limit = approve_up_to or settings.nurture.max_emails_per_run
     with wh.transaction():
         wh.run_model("nurture/enrollments.sql", params)
         due = wh.fetch_df(wh.model_sql("nurture/plan_sends.sql"), params)
-        if not trigger:
-            due = due[due["track"] != "download_followup"]
+        if not inactivity:
+            due = due[due["track"] != "inactivity_reminder"]
         if len(due) > limit:
             raise BlastRadiusExceeded(
                 f"plan_sends: {len(due):,} emails are due on {as_of}, more than the {limit:,} one run may send "
@@ -135,9 +233,21 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
                 f"rerun with `leadflow nurture --date {as_of} --approve {len(due)}` or raise the limit."
             )
         not_before = cutoff(settings, as_of)
+        marketing = due[due["kind"] == "marketing"]
+        history = _marketing_history(wh, list(marketing["lead_id"]))
+        cap, hour = sequences.frequency_cap, settings.nurture.send_hour
         due["send_at"] = [
-            send_time(not_before, tz, country if isinstance(country, str) else None, settings.nurture.send_hour)
-            for tz, country in zip(due["timezone"], due["country"], strict=True)
+            capped_send_time(
+                not_before,
+                history.get(lead, []) if kind == "marketing" else [],
+                cap,
+                tz,
+                country if isinstance(country, str) else None,
+                hour,
+            )
+            for lead, kind, tz, country in zip(
+                due["lead_id"], due["kind"], due["timezone"], due["country"], strict=True
+            )
         ]
         due["as_of_date"] = as_of
         due["status"] = "planned"

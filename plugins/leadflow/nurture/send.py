@@ -6,22 +6,35 @@ import hashlib
 import hmac
 import logging
 import os
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
+from tenacity import RetryCallState, Retrying, retry_if_result
 
 from leadflow.config import Settings
-from leadflow.nurture.mailer import Mailer, OutgoingEmail, mailer_from_settings
-from leadflow.nurture.render import RenderedEmail, render_email, template_environment
+from leadflow.nurture.mailer import Mailer, OutgoingEmail, SendResult, mailer_from_settings
+from leadflow.nurture.render import RenderedEmail, lint_templates, render_email, sample_context, template_environment
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 SENDGRID_MAX_SCHEDULE = timedelta(hours=71)  # SendGrid accepts send_at up to 72 h ahead
 _DEV_LINK_SECRET = "leadflow-dev-links"  # noqa: S105 — not a secret: only for the file outbox
+SEND_CONCURRENCY = 8  # API calls in flight at once per task
+BATCH_SIZE = 500  # planned sends per mapped `send_emails` task
+MAX_BATCHES = 32
+RATE_LIMIT_ATTEMPTS = 5  # tries per email while SendGrid answers 429
+RATE_LIMIT_TOTAL_WAIT = 600.0  # seconds one email may wait for rate limits in total
+CLAIM_TIMEOUT = timedelta(minutes=30)  # longer than any send with its retries: older claims are stale
+KILL_SWITCH_VARIABLE = "leadflow_sending_enabled"
+_OFF = {"false", "0", "no", "off"}
 
 
 class RenderFailed(RuntimeError):
@@ -109,17 +122,15 @@ def render_planned(settings: Settings, rows: pd.DataFrame) -> dict[str, Rendered
     return rendered
 
 
-def _claim(wh: Warehouse, send_key: str) -> bool:
+def _claim(wh: Warehouse, send_key: str, now: datetime) -> bool:
+    """Claim one planned send in its own committed transaction; refused when it is no longer planned
+    or its lead's consent is gone (unsubscribed, suppressed or opted out since it was planned)."""
     with wh.transaction():
-        claimed = wh.scalar(
-            "update nurture.email_sends set status = 'claimed', claimed_at = :now "
-            "where send_key = :k and status = 'planned' returning send_key",
-            {"k": send_key, "now": datetime.now(UTC)},
-        )
+        claimed = wh.scalar(wh.model_sql("nurture/claim_send.sql"), {"k": send_key, "now": now})
     return claimed is not None
 
 
-def _finish(wh: Warehouse, send_key: str, status: str, message_id: str | None, error: str | None) -> None:
+def _set_status(wh: Warehouse, send_key: str, status: str, message_id: str | None, error: str | None) -> None:
     with wh.transaction():
         wh.execute(
             "update nurture.email_sends set status = :s, message_id = :mid, error = :err, finished_at = :now "
@@ -128,49 +139,218 @@ def _finish(wh: Warehouse, send_key: str, status: str, message_id: str | None, e
         )
 
 
+def _release(wh: Warehouse, send_key: str, error: str) -> None:
+    """Back to `planned`: SendGrid did not accept it (rate limited, not sent), so a later run may."""
+    with wh.transaction():
+        wh.execute(
+            "update nurture.email_sends set status = 'planned', claimed_at = null, error = :err "
+            "where send_key = :k and status = 'claimed'",
+            {"err": error, "k": send_key},
+        )
+
+
+def cancel_withdrawn(wh: Warehouse) -> int:
+    """Cancel planned marketing sends whose lead unsubscribed, bounced or opted out after planning."""
+    with wh.transaction():
+        keys = wh.fetchall(wh.model_sql("nurture/cancel_withdrawn.sql"), {"now": datetime.now(UTC)})
+    return len(keys)
+
+
+def expire_stale_claims(wh: Warehouse, now: datetime, timeout: timedelta = CLAIM_TIMEOUT) -> list[str]:
+    """Sends claimed longer than `timeout` ago and never marked (the worker died between the API
+    call and the mark) become `unknown`: SendGrid may have them, so they are reported, never resent."""
+    with wh.transaction():
+        rows = wh.fetchall(
+            "update nurture.email_sends set status = 'unknown', finished_at = :now, "
+            "error = 'claimed and never marked (worker stopped?): reconcile with SendGrid before resending' "
+            "where status = 'claimed' and claimed_at < :before returning send_key",
+            {"now": now, "before": now - timeout},
+        )
+    keys = sorted(str(r[0]) for r in rows)
+    if keys:
+        log.warning("%d stale claims are now `unknown` (never resent): %s", len(keys), ", ".join(keys[:20]))
+    return keys
+
+
 def check_renders(wh: Warehouse, settings: Settings, as_of: date | None = None) -> dict:
-    """The `validate_renders` gate: every planned email renders, or nothing is sent."""
+    """The `validate_renders` gate: every template lints clean and every planned email renders, or
+    the run fails here, before anything is sent."""
+    root = settings.path(settings.templates)
+    problems = lint_templates(root, [sample_context("ja"), sample_context("en")])
+    if problems:
+        shown = "\n  ".join(str(p) for p in problems[:10])
+        raise RenderFailed(f"validate_renders: {len(problems)} template problem(s) in {root.name}/:\n  {shown}")
     return {"renderable": len(render_planned(settings, planned_rows(wh)))}
 
 
-def send_planned(wh: Warehouse, settings: Settings, as_of: date | None = None, mailer: Mailer | None = None) -> dict:
-    """Deliver every planned email that may go out now; each is claimed in its own committed
-    transaction before the call, so a crash leaves it `claimed` (never resent blindly)."""
-    rows = planned_rows(wh)
+# --------------------------------------------------------------------------- kill switch
+
+
+def _variable_says_off(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _OFF
+
+
+def sending_switched_off(settings: Settings, *, read_variable: bool = False) -> str | None:
+    """Why sending is switched off, or None: `mailer.enabled: false` in the config, or the Airflow
+    Variable `leadflow_sending_enabled` set to false. The Variable is read only when a task runs
+    (`read_variable`), never at parse time; a Variable that cannot be read stops sending."""
     if not settings.mailer.enabled:
-        log.warning("sending is switched off (mailer.enabled: false): %d planned emails stay planned", len(rows))
-        return {
-            "planned": len(rows),
-            "sent": 0,
-            "failed": 0,
-            "unknown": 0,
-            "deferred": len(rows),
-            "switched_off": True,
-        }
+        return "mailer.enabled: false"
+    if _variable_says_off(os.environ.get("AIRFLOW_VAR_" + KILL_SWITCH_VARIABLE.upper())):
+        return f"Airflow Variable {KILL_SWITCH_VARIABLE} is false"
+    if read_variable:
+        try:
+            from airflow.sdk import Variable
+
+            value = Variable.get(KILL_SWITCH_VARIABLE, default=None)
+        except Exception as exc:  # fail closed: an unreadable kill switch must not mean "send"
+            return f"Airflow Variable {KILL_SWITCH_VARIABLE} could not be read ({type(exc).__name__})"
+        if _variable_says_off(None if value is None else str(value)):
+            return f"Airflow Variable {KILL_SWITCH_VARIABLE} is false"
+    return None
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def send_with_retry(
+    mailer: Mailer,
+    email: OutgoingEmail,
+    *,
+    attempts: int = RATE_LIMIT_ATTEMPTS,
+    max_wait: float = RATE_LIMIT_TOTAL_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SendResult:
+    """The one retry layer: resend only what SendGrid refused without accepting (429, request not
+    sent), waiting what it asks (X-RateLimit-Reset), at most `attempts` tries and `max_wait` seconds."""
+
+    def wait(state: RetryCallState) -> float:
+        result = state.outcome.result() if state.outcome else None
+        asked = result.retry_after if isinstance(result, SendResult) and result.retry_after else 0.0
+        return min(asked, max(max_wait - state.idle_for, 0.0))
+
+    retrying = Retrying(
+        retry=retry_if_result(lambda r: r.retryable),
+        stop=lambda state: state.attempt_number >= attempts or state.idle_for >= max_wait,
+        wait=wait,
+        sleep=sleep,
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+    )
+    return retrying(mailer.send, email)
+
+
+def _batch_of(send_key: str, batches: int) -> int:
+    """A stable batch number for a send key (the same in every process and every run)."""
+    return zlib.crc32(send_key.encode()) % batches
+
+
+def send_batches(wh: Warehouse, settings: Settings, as_of: date | None = None) -> list[dict[str, int]]:
+    """The batches to fan out over (one mapped `send_emails` task each); none when nothing is planned."""
+    count = len(wh.fetchall("select send_key from nurture.email_sends where status = 'planned'"))
+    n = max(1, min(MAX_BATCHES, -(-count // BATCH_SIZE))) if count else 0
+    return [{"index": i, "of": n} for i in range(n)]
+
+
+def _outgoing(
+    row: dict[str, Any], rendered: RenderedEmail, settings: Settings, send_at: datetime | None
+) -> OutgoingEmail:
+    return OutgoingEmail(
+        send_key=row["send_key"],
+        to_email=row["to_email"],
+        to_name=" ".join(p for p in (row["last_name"], row["first_name"]) if p),
+        rendered=rendered,
+        send_at=send_at,
+        unsubscribe_url=unsubscribe_url(row["lead_id"], settings) if row["kind"] == "marketing" else "",
+        categories=(*settings.mailer.categories, row["track"]),
+    )
+
+
+def send_planned(
+    wh: Warehouse,
+    settings: Settings,
+    as_of: date | None = None,
+    mailer: Mailer | None = None,
+    *,
+    batch: dict[str, int] | None = None,
+    read_variable: bool = False,
+    concurrency: int = SEND_CONCURRENCY,
+    sleep: Callable[[float], None] = time.sleep,
+    claim_timeout: timedelta = CLAIM_TIMEOUT,
+) -> dict:
+    """Deliver the planned emails (of one `batch` when given) that may go out now.
+
+    Each is claimed in its own committed transaction before the API call and marked after it, so a
+    crash leaves it `claimed` (later `unknown`, never resent blindly). Up to `concurrency` API calls
+    run at once; the warehouse is only touched from this thread.
+    """
+    counts = {"planned": 0, "sent": 0, "failed": 0, "unknown": 0, "deferred": 0, "cancelled": 0, "stale": 0}
+    counts["stale"] = len(expire_stale_claims(wh, datetime.now(UTC), claim_timeout))
+    off = sending_switched_off(settings, read_variable=read_variable)
+    rows = planned_rows(wh)
+    if batch is not None:
+        rows = rows[[_batch_of(k, batch["of"]) == batch["index"] for k in rows["send_key"]]]
+    counts["planned"] = len(rows)
+    if off:
+        log.warning("sending is switched off (%s): %d planned emails stay planned", off, len(rows))
+        return {**counts, "deferred": len(rows), "switched_off": True}
     rendered = render_planned(settings, rows)
     mailer = mailer or mailer_from_settings(settings)
-    horizon = datetime.now(UTC) + SENDGRID_MAX_SCHEDULE
-    counts = {"planned": len(rows), "sent": 0, "failed": 0, "unknown": 0, "deferred": 0}
-    for row in rows.to_dict("records"):
-        send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
-        if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
-            counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
-            continue
-        if not _claim(wh, row["send_key"]):
-            continue  # another worker has it
-        email = OutgoingEmail(
-            send_key=row["send_key"],
-            to_email=row["to_email"],
-            to_name=" ".join(p for p in (row["last_name"], row["first_name"]) if p),
-            rendered=rendered[row["send_key"]],
-            send_at=send_at,
-            unsubscribe_url=unsubscribe_url(row["lead_id"], settings),
-            categories=(*settings.mailer.categories, row["track"]),
-        )
-        result = mailer.send(email)
-        _finish(wh, row["send_key"], result.status, result.message_id, result.error)
-        counts[result.status] += 1
+    now = datetime.now(UTC)
+    horizon = now + SENDGRID_MAX_SCHEDULE
+    counts["cancelled"] = cancel_withdrawn(wh)
+    records = rows.to_dict("records")
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="leadflow-send") as pool:
+        for start in range(0, len(records), max(1, concurrency)):
+            running: dict[Future[SendResult], str] = {}
+            for row in records[start : start + max(1, concurrency)]:
+                send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+                if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
+                    counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
+                    continue
+                if send_at is not None and send_at <= now:
+                    send_at = None  # its slot has passed (a deferred or resumed send): deliver now
+                if not _claim(wh, row["send_key"], datetime.now(UTC)):
+                    continue  # another worker has it, or consent was withdrawn (cancelled below)
+                email = _outgoing(row, rendered[row["send_key"]], settings, send_at)
+                running[pool.submit(send_with_retry, mailer, email, sleep=sleep)] = row["send_key"]
+            for future in as_completed(running):
+                key = running[future]
+                try:
+                    result = future.result()
+                except Exception as exc:  # a mailer must not raise; if one does, the outcome is unclear
+                    result = SendResult("unknown", None, f"mailer raised {type(exc).__name__}")
+                if result.retryable:
+                    _release(wh, key, result.error or "not accepted")
+                    counts["deferred"] += 1
+                    continue
+                _set_status(wh, key, result.status, result.message_id, result.error)
+                counts[result.status] += 1
+    counts["cancelled"] += cancel_withdrawn(wh)
     return counts
+
+
+def send_batch(
+    wh: Warehouse, settings: Settings, as_of: date, batch: dict[str, int], mailer: Mailer | None = None
+) -> dict:
+    """One mapped `send_emails` task: refresh suppressions (an unsubscribe since the last batch is
+    honoured), then send this batch; the kill switch Variable is read now, not at parse time."""
+    from leadflow.nurture.suppressions import sync_suppressions
+
+    mailer = mailer or mailer_from_settings(settings)
+    sync_suppressions(wh, settings, as_of, mailer=mailer)
+    return send_planned(wh, settings, as_of, mailer, batch=batch, read_variable=True)
+
+
+def ledger_report(wh: Warehouse, settings: Settings, as_of: date) -> dict:
+    """Every send of the ledger by status, and the keys that need a person (`unknown`, `failed`)."""
+    counts = dict(wh.fetchall("select status, count(*) from nurture.email_sends group by status"))
+    attention = wh.fetchall(
+        "select send_key, status, error from nurture.email_sends where status in ('unknown', 'failed') "
+        "order by send_key limit 50"
+    )
+    for key, status, error in attention:
+        log.warning("send %s is %s: %s", key, status, error)
+    return {"by_status": {str(k): int(v) for k, v in counts.items()}, "attention": [str(r[0]) for r in attention]}
 
 
 def run_nurture(wh: Warehouse, settings: Settings, as_of: date) -> dict:

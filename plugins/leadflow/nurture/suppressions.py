@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pandas as pd
 
@@ -10,14 +11,15 @@ from leadflow.config import Settings
 from leadflow.warehouse import Warehouse
 
 
-def sync_suppressions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """Add every address SendGrid suppresses to `nurture.suppressions` (the file outbox has none)."""
+def sync_suppressions(wh: Warehouse, settings: Settings, as_of: date, mailer: Any = None) -> dict:
+    """Add every address SendGrid suppresses (bounces, spam reports, unsubscribes, unsubscribes from
+    our ASM group) to `nurture.suppressions` (the file outbox has none)."""
     if settings.mailer.kind != "sendgrid":
         return {"synced": 0, "source": "file outbox keeps no suppressions"}
     from leadflow.nurture.mailer import mailer_from_settings
 
-    mailer = mailer_from_settings(settings)
-    rows = mailer.fetch_suppressions(None)  # type: ignore[attr-defined]
+    mailer = mailer or mailer_from_settings(settings)
+    rows = mailer.fetch_suppressions(None)
     if not rows:
         return {"synced": 0, "source": "sendgrid"}
     frame = pd.DataFrame(rows)

@@ -1,0 +1,124 @@
+"""The nightly DAG's deadline: scores must be in the CRM by a local time (default 07:00), else data engineers hear.
+
+Airflow 3 deadline alerts are measured from a reference; ours is the run's logical date, which for
+the nightly `CronTriggerTimetable` is the scheduled local start (02:00). The interval is the time
+from that start to the deadline, so 02:00 → 07:00 gives 5 hours. A run that succeeds in time
+removes its deadline; a failed or still running one is alerted at the deadline.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from datetime import time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from leadflow.crm.config import CrmDeadlineConfig
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.deadline import DeadlineAlert
+
+    from leadflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+_DAILY_CRON = re.compile(r"^\s*(\d{1,2})\s+(\d{1,2})\s+\*\s+\*\s+\S+\s*$")
+
+
+def scheduled_local_time(schedule: str | None) -> time | None:
+    """The local start time of a daily cron (`M H * * *`, any weekdays), else None (also unscheduled)."""
+    match = _DAILY_CRON.match(schedule or "")
+    if not match:
+        return None
+    minute, hour = int(match.group(1)), int(match.group(2))
+    return time(hour, minute) if hour < 24 and minute < 60 else None
+
+
+def deadline_interval(start: time, deadline: time) -> timedelta:
+    """Time from the scheduled start to the deadline: the next occurrence of `deadline` after `start`."""
+    delta = timedelta(hours=deadline.hour - start.hour, minutes=deadline.minute - start.minute)
+    return delta if delta > timedelta(0) else delta + timedelta(days=1)
+
+
+def deadline_config(settings: Settings) -> CrmDeadlineConfig:
+    """`settings.crm_deadline` once config.py carries it; the defaults (07:00, log only) until then."""
+    configured = getattr(settings, "crm_deadline", None)
+    return configured if isinstance(configured, CrmDeadlineConfig) else CrmDeadlineConfig()
+
+
+def crm_deadline(settings: Settings) -> DeadlineAlert | None:
+    """The nightly DAG's deadline alert, or None when the schedule is not one daily local time."""
+    from airflow.sdk.definitions.callback import SyncCallback
+    from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
+    cfg = deadline_config(settings)
+    start = scheduled_local_time(settings.schedule)
+    if start is None:
+        log.warning("no CRM deadline: schedule %r is not a daily cron (M H * * *)", settings.schedule)
+        return None
+    hour, minute = (int(part) for part in cfg.local_time.split(":"))
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+        interval=deadline_interval(start, time(hour, minute)),
+        callback=SyncCallback(
+            alert_crm_deadline_missed,
+            kwargs={"deadline": cfg.local_time, "timezone": settings.timezone, "emails": list(cfg.emails)},
+        ),
+        name="crm_scores_by_local_time",
+    )
+
+
+def deadline_message(context: dict[str, Any] | None, deadline: str, timezone: str) -> str:
+    """What data engineers read: which run missed which deadline, and where to look."""
+    run = (context or {}).get("dag_run") or {}
+    dag_id = run.get("dag_id", "leadflow_nightly")
+    run_id = run.get("dag_run_id") or run.get("run_id") or "?"
+    return (
+        f"leadflow: CRM scores were not written by {deadline} {timezone} for {dag_id} run {run_id} "
+        f"(state {run.get('state', '?')}); sales will see yesterday's fields. "
+        "Check the run's failed or running task (write_back_crm last) and crm.sync_failures."
+    )
+
+
+def alert_crm_deadline_missed(
+    context: dict[str, Any] | None = None,
+    *,
+    deadline: str = "07:00",
+    timezone: str = "Asia/Tokyo",
+    emails: list[str] | tuple[str, ...] = (),
+) -> None:
+    """Deadline callback (run by Airflow's executor): log an error and email the data engineers."""
+    message = deadline_message(context, deadline, timezone)
+    log.error(message)
+    if emails:
+        _email(message, list(emails), context)
+
+
+def _email(message: str, emails: list[str], context: dict[str, Any] | None) -> None:
+    """Send `message` through the configured mailer (file outbox or SendGrid); failures are logged only."""
+    from leadflow.config import settings
+    from leadflow.nurture.mailer import OutgoingEmail, mailer_from_settings
+    from leadflow.nurture.render import RenderedEmail
+
+    run_id = ((context or {}).get("dag_run") or {}).get("dag_run_id") or "run"
+    key = re.sub(r"[^A-Za-z0-9._:=-]", "-", f"crm-deadline:{run_id}")[:150]
+    rendered = RenderedEmail(
+        template="crm_deadline_alert",
+        locale="en",
+        subject="leadflow: CRM scores missed their deadline",
+        html=f"<p>{html.escape(message)}</p>",
+        text=message,
+        kind="alert",
+    )
+    try:
+        mailer = mailer_from_settings(settings())
+        for n, address in enumerate(emails):
+            email = OutgoingEmail(
+                send_key=f"{key}:{n}", to_email=address, to_name="", rendered=rendered, send_at=None, unsubscribe_url=""
+            )
+            result = mailer.send(email)
+            if result.status != "sent":
+                log.error("CRM deadline alert to %s not sent: %s", address, result.error)
+    except Exception:  # the alert is already logged; a mail problem must not hide it
+        log.exception("CRM deadline alert email failed")

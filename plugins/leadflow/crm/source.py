@@ -1,0 +1,114 @@
+"""CRM sources other than the file drop: pull leads changed since the last pull and land them in raw.crm_leads.
+
+A source returns one row per lead changed in `[since, until)` with our column names
+(`CRM_COLUMNS`); landing turns every value into the text the file drop would carry, so the raw
+gates and `core.leads` treat both alike. `until` is the end of the as-of day, never now().
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pandas as pd
+
+from leadflow.config import Settings
+from leadflow.sources.files import CRM_COLUMNS, forget_batch
+from leadflow.warehouse import Warehouse
+
+
+class CrmSource(Protocol):
+    """A CRM we read leads from; `name` labels the landed rows (`_file`)."""
+
+    name: str
+
+    def fetch(self, since: datetime | None, until: datetime) -> pd.DataFrame: ...
+
+
+def utc_iso(value: datetime) -> str:
+    """A timestamp as UTC ISO-8601 with microseconds: text order is time order."""
+    if value.tzinfo is None:  # a CRM column without a zone is read as UTC
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def as_text(value: Any) -> str | None:
+    """One CRM value as the file drop would write it (booleans true/false, timestamps UTC ISO)."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, pd.Timestamp):
+        return utc_iso(value.to_pydatetime())
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float | Decimal) and value == int(value):
+        return str(int(value))
+    return str(value)
+
+
+def watermark(wh: Warehouse, name: str, batch_id: str) -> datetime | None:
+    """The latest `updated_at` that earlier batches landed from source `name` (None: pull everything)."""
+    latest = wh.scalar(
+        "select max(updated_at) from raw.crm_leads where starts_with(_file, :prefix) and _batch_id < :batch",
+        {"prefix": f"{name}@", "batch": batch_id},
+    )
+    return datetime.fromisoformat(latest) if latest else None
+
+
+def land(wh: Warehouse, name: str, rows: pd.DataFrame, batch_id: str) -> int:
+    """Replace this batch's raw CRM rows with `rows` (our columns), in one transaction."""
+    frame = pd.DataFrame({c: [as_text(v) for v in rows[c]] if c in rows else None for c in CRM_COLUMNS}, dtype=object)
+    frame["_batch_id"] = batch_id
+    # one `_file` per batch: quarantine is keyed by (_file, _row)
+    frame["_file"] = f"{name}@{batch_id}"
+    frame["_row"] = range(1, len(frame) + 1)
+    frame["_loaded_at"] = datetime.now(UTC)  # audit column only; never used to select data
+    with wh.transaction():
+        forget_batch(wh, "crm", batch_id)
+        wh.load_df("raw.crm_leads", frame)
+    return len(frame)
+
+
+def extract_from(wh: Warehouse, source: CrmSource, settings: Settings, as_of: date, batch_id: str) -> dict:
+    """Pull what changed since the last batch up to the end of the as-of day, and land it."""
+    from leadflow.pipeline import cutoff
+
+    since = watermark(wh, source.name, batch_id)
+    until = cutoff(settings, as_of)
+    rows = source.fetch(since, until)
+    landed = land(wh, source.name, rows, batch_id)
+    return {
+        "source": source.name,
+        "batch_id": batch_id,
+        "since": None if since is None else since.isoformat(),
+        "until": until.isoformat(),
+        "rows": landed,
+    }
+
+
+def extract_crm(wh: Warehouse, settings: Settings, cfg: Any, as_of: date, batch_id: str) -> dict:
+    """Land the configured non-file CRM source (`kind` sql or hubspot) as batch `batch_id`."""
+    source: CrmSource
+    if cfg.kind == "hubspot":
+        from leadflow.crm.hubspot import HubSpotCrmSource
+
+        source = HubSpotCrmSource.from_config(cfg)
+    elif cfg.kind == "sql":
+        from leadflow.crm.sql import SqlCrmSource
+
+        source = SqlCrmSource.from_config(cfg)
+    else:
+        raise ValueError(f"unsupported CRM source kind {cfg.kind!r}")
+    try:
+        return extract_from(wh, source, settings, as_of, batch_id)
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,21 @@
+-- Claim one planned send (:k) for delivery. Refused (no row returned) when it is no longer planned,
+-- or when it is marketing and its lead has unsubscribed, bounced, been suppressed or opted out.
+update nurture.email_sends
+set
+    status = 'claimed',
+    claimed_at = :now
+where
+    send_key = :k
+    and status = 'planned'
+    and (
+        kind <> 'marketing'
+        or (
+            to_email not in (select x.email from nurture.suppressions as x)
+            and exists (
+                select 1
+                from core.leads as l
+                where l.lead_id = nurture.email_sends.lead_id and l.email_opt_in and l.email = nurture.email_sends.to_email
+            )
+        )
+    )
+returning send_key;
