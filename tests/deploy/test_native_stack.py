@@ -106,6 +106,7 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
     (tmp_path / "leadflow.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
 
     port = _free_port()
+    queue = f"leadflow-test-{uuid.uuid4().hex[:8]}"  # a worker left over from elsewhere cannot take our tasks
     home = tmp_path / "airflow"
     home.mkdir()
     (home / "passwords.json").write_text(json.dumps({"admin": "native-stack-test"}))
@@ -118,6 +119,7 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{REDIS_DB}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + f"{base}/{meta_db}",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -142,7 +144,7 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
         "api-server": ["api-server", "--port", str(port), "--host", "127.0.0.1"],
         "scheduler": ["scheduler"],
         "dag-processor": ["dag-processor"],
-        "worker": ["celery", "worker", "--concurrency", "2"],
+        "worker": ["celery", "worker", "--concurrency", "2", "--queues", queue],
     }
     procs: dict[str, subprocess.Popen] = {}
     try:
