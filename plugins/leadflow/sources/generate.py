@@ -26,6 +26,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadflow.scoring import EVENT_TYPES
+from leadflow.sources.files import CRM_COLUMNS
+
 __all__ = ["CRM_COLUMNS", "EVENT_TYPES", "GenerationSummary", "generate"]
 
 IntArray = npt.NDArray[np.int64]
@@ -36,42 +39,6 @@ HOUR = 3_600
 REFERENCE_OFFSET = 9 * HOUR  # files are cut by calendar day in Asia/Tokyo
 SITE = "https://leadflow.example"
 
-CRM_COLUMNS = (
-    "crm_id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "industry",
-    "employee_count",
-    "job_title",
-    "country",
-    "locale",
-    "timezone",
-    "lead_source",
-    "owner_email",
-    "email_opt_in",
-    "bant_budget",
-    "bant_authority",
-    "bant_need",
-    "bant_timeline",
-    "crm_status",
-    "created_at",
-    "updated_at",
-)
-EVENT_TYPES = (
-    "page_view",
-    "pricing_view",
-    "case_study_download",
-    "whitepaper_download",
-    "webinar_registered",
-    "webinar_attended",
-    "email_open",
-    "email_click",
-    "contact_form",
-    "quote_request",
-    "demo_request",
-)
 (
     PAGE_VIEW,
     PRICING_VIEW,
