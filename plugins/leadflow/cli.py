@@ -139,8 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.set_defaults(func=cmd_templates)
 
     from leadflow.nurture.cli import add_nurture_parser
+    from leadflow.simulate import add_rescore_parser, add_simulate_parser
+    from leadflow.validation.cli import add_validation_parser
 
     add_nurture_parser(sub)
+    add_validation_parser(sub)
+    add_simulate_parser(sub)
+    add_rescore_parser(sub)
     return parser
 
 
@@ -151,6 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"leadflow: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        from leadflow.validation.gx import ValidationFailed
+
+        if not isinstance(exc, ValidationFailed):
+            raise
+        print(f"leadflow: validation failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

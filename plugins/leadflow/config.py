@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadflow.crm.config import CrmDeadlineConfig, HubSpotSinkConfig, HubSpotSourceConfig
+from leadflow.validation.settings import ValidationSettings
 
 
 class ConfigError(ValueError):
@@ -69,9 +70,7 @@ class CrmSinkConfig(_Strict):
     path: Path | None = None
 
 
-class ValidationConfig(_Strict):
-    max_bad_share: float = Field(0.05, ge=0, le=1)
-    """A run fails when more than this share of a batch's rows is quarantined."""
+ValidationConfig = ValidationSettings  # thresholds of the validation gates (leadflow.validation.settings)
 
 
 class MailerConfig(_Strict):
@@ -109,7 +108,7 @@ class Settings(_Strict):
     sources: SourcesConfig
     crm_sink: Annotated[CrmSinkConfig | HubSpotSinkConfig, Field(discriminator="kind")] = CrmSinkConfig()
     crm_deadline: CrmDeadlineConfig = CrmDeadlineConfig()
-    validation: ValidationConfig = ValidationConfig()
+    validation: ValidationSettings = ValidationSettings()
     mailer: MailerConfig
     nurture: NurtureConfig = NurtureConfig()
     home: Path = Field(default_factory=project_home)

@@ -13,6 +13,7 @@ import pandas as pd
 from leadflow.config import FileSourceConfig, Settings
 from leadflow.scoring import install_rules, load_rules
 from leadflow.sources.files import CRM_COLUMNS, EVENT_COLUMNS, RAW_TABLES, extract_files
+from leadflow.validation.checks import RunAnomaly
 from leadflow.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -31,10 +32,6 @@ SCHEMA_MODELS = tuple(
     )
 )
 STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
-
-
-class RunAnomaly(RuntimeError):
-    """A run-level check failed: the message names the check, what was observed and what was expected."""
 
 
 def batch_id(as_of: date) -> str:
@@ -70,9 +67,13 @@ def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict
 
 
 def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
-    """Great Expectations gate over this batch's raw rows: quarantine bad rows, fail on too many."""
-    from leadflow.validation.raw import ValidationFailed, validate_raw_crm, validate_raw_events
+    """Great Expectations gates over this batch's raw rows: quarantine bad rows, then fail the run on
+    too many of them or on a run-level anomaly (CRM volume and freshness, event resolution)."""
+    from leadflow.validation import gates
+    from leadflow.validation.raw import GateResult, ValidationFailed, validate_raw_crm, validate_raw_events
+    from leadflow.validation.settings import of
 
+    cfg = of(settings)
     batch = batch_id(as_of)
     columns = ", ".join((CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"))
     frame = wh.fetch_df(
@@ -81,20 +82,29 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
     frame = frame.astype(object).where(frame.notna(), None)
     gate = validate_raw_crm if source == "crm" else validate_raw_events
     try:
-        result = gate(
-            frame, as_of=cutoff(settings, as_of), max_bad_share=settings.validation.max_bad_share, batch=batch
-        )
+        result = gate(frame, as_of=cutoff(settings, as_of), max_bad_share=cfg.max_bad_share, batch=batch)
     except ValidationFailed as failure:
         # keep the evidence the message points at, then fail the run
-        if failure.result is not None:
+        if isinstance(failure.result, GateResult):
             _keep_gate_result(wh, source, batch, failure.result, success=False)
         raise
-    _keep_gate_result(wh, source, batch, result, success=True)
+    try:
+        if source == "crm":
+            run_results = gates.raw_crm(wh, cfg, batch, result, cutoff(settings, as_of))
+        else:
+            run_results = gates.raw_events(wh, cfg, batch, result)
+    except RunAnomaly as anomaly:
+        _keep_gate_result(wh, source, batch, result, success=False, run_results=anomaly.result or [])
+        raise
+    _keep_gate_result(wh, source, batch, result, success=True, run_results=run_results)
     return result.summary()
 
 
-def _keep_gate_result(wh: Warehouse, source: str, batch: str, result: GateResult, success: bool) -> None:
-    """Replace this batch's quarantined rows and validation record with `result`'s."""
+def _keep_gate_result(
+    wh: Warehouse, source: str, batch: str, result: GateResult, success: bool, run_results: list | None = None
+) -> None:
+    """Replace this batch's quarantined rows and validation record with `result`'s (and the run-level
+    checks' results, when they ran)."""
     now = datetime.now(UTC)
     with wh.transaction():
         wh.execute(
@@ -107,23 +117,26 @@ def _keep_gate_result(wh: Warehouse, source: str, batch: str, result: GateResult
             q.insert(1, "batch_id", batch)
             q["quarantined_at"] = now
             wh.load_df("ops.quarantine", q)
-        record_validation(wh, batch, result.name, success, result.summary(), result.results)
+        record_validation(wh, batch, result.name, success, result.summary(), result.results + list(run_results or []))
 
 
 def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summary: dict, results: list) -> None:
     """Keep one validation's outcome in `ops.validation_results` (replacing a rerun's)."""
-    wh.execute("delete from ops.validation_results where batch_id = :b and validation = :v", {"b": batch, "v": name})
-    wh.execute(
-        "insert into ops.validation_results values (:b, :v, :ok, :summary, :results, :at)",
-        {
-            "b": batch,
-            "v": name,
-            "ok": success,
-            "summary": json.dumps(summary, default=str, ensure_ascii=False),
-            "results": json.dumps(results, default=str, ensure_ascii=False),
-            "at": datetime.now(UTC),
-        },
-    )
+    with wh.transaction():
+        wh.execute(
+            "delete from ops.validation_results where batch_id = :b and validation = :v", {"b": batch, "v": name}
+        )
+        wh.execute(
+            "insert into ops.validation_results values (:b, :v, :ok, :summary, :results, :at)",
+            {
+                "b": batch,
+                "v": name,
+                "ok": success,
+                "summary": json.dumps(summary, default=str, ensure_ascii=False),
+                "results": json.dumps(results, default=str, ensure_ascii=False),
+                "at": datetime.now(UTC),
+            },
+        )
 
 
 def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
@@ -155,33 +168,19 @@ def score(wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | Non
 
 
 def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """Run-level score checks: one score per lead, factors add up to the total, totals in range."""
-    d = {"d": as_of.isoformat()}
-    leads = wh.scalar("select count(*) from core.leads")
-    scored = wh.scalar("select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)", d)
-    if scored != leads:
-        raise RunAnomaly(f"scores: {scored} scores for {leads} leads on {as_of}; expected one per lead")
-    mismatched = wh.scalar(
-        """
-        select count(*) from scoring.lead_scores as s
-        left join (
-            select lead_id, sum(points) as total from scoring.score_factors
-            where as_of_date = cast(:d as date) group by lead_id
-        ) as f on s.lead_id = f.lead_id
-        where s.as_of_date = cast(:d as date) and abs(s.total_score - coalesce(f.total, 0)) > 0.001
-        """,
-        d,
-    )
-    if mismatched:
-        raise RunAnomaly(f"scores: {mismatched} leads whose factors do not add up to their total on {as_of}")
-    out_of_range = wh.scalar(
-        "select count(*) from scoring.lead_scores as s cross join scoring.settings as r "
-        "where s.as_of_date = cast(:d as date) and (s.total_score < r.score_min or s.total_score > r.score_max)",
-        d,
-    )
-    if out_of_range:
-        raise RunAnomaly(f"scores: {out_of_range} totals outside the configured score range on {as_of}")
-    return {"scored": scored}
+    """Run-level score gate: one score per lead, complete, in range, factors adding up to the total,
+    and a mean within the configured shift of the previous scored date (kept in ops.validation_results)."""
+    from leadflow.validation import gates
+    from leadflow.validation.settings import of
+
+    batch = batch_id(as_of)
+    try:
+        summary, results = gates.scores(wh, of(settings), as_of)
+    except RunAnomaly as anomaly:
+        record_validation(wh, batch, "scores", False, {"as_of_date": batch}, anomaly.result or [])
+        raise
+    record_validation(wh, batch, "scores", True, summary, results)
+    return {"scored": summary["scored"]}
 
 
 def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
@@ -194,27 +193,19 @@ def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 
 
 def check_transitions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """Run-level check: every transition of the date follows an allowed edge."""
-    bad = wh.fetchall(
-        """
-        select t.from_stage, t.to_stage, count(*) from lifecycle.stage_transitions as t
-        where t.as_of_date = cast(:d as date) and t.from_stage is not null
-          and not exists (
-              select 1 from lifecycle.allowed_transitions as a
-              where a.from_stage = t.from_stage and a.to_stage = t.to_stage
-          )
-        group by t.from_stage, t.to_stage order by 1, 2
-        """,
-        {"d": as_of.isoformat()},
-    )
-    if bad:
-        edges = ", ".join(f"{f}→{t} ({n})" for f, t, n in bad)
-        raise RunAnomaly(f"transitions: edges not allowed by the lifecycle on {as_of}: {edges}")
-    transitions = wh.scalar(
-        "select count(*) from lifecycle.stage_transitions where as_of_date = cast(:d as date)",
-        {"d": as_of.isoformat()},
-    )
-    return {"transitions": transitions}
+    """Run-level transition gate: every stage change follows an allowed edge, and the number of leads
+    entering hot stays within the configured bound (or an operator's approval)."""
+    from leadflow.validation import gates
+    from leadflow.validation.settings import of
+
+    batch = batch_id(as_of)
+    try:
+        summary, results = gates.transitions(wh, of(settings), as_of, batch)
+    except RunAnomaly as anomaly:
+        record_validation(wh, batch, "transitions", False, {"as_of_date": batch}, anomaly.result or [])
+        raise
+    record_validation(wh, batch, "transitions", True, summary, results)
+    return summary
 
 
 def stage_counts(wh: Warehouse) -> dict[str, int]:

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadflow.config import ConfigError, read_yaml
 from leadflow.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from leadflow.config import Settings
 
 FIT_FIELDS = (
     "job_title",
@@ -70,7 +75,19 @@ class FitRule(_Strict):
             raise ValueError(f"operator {op!r} needs a number")
         if op in {"eq", "contains", "regex"} and not isinstance(value, str):
             raise ValueError(f"operator {op!r} needs a text value")
+        if op == "is_null" and value is not None:
+            raise ValueError("operator 'is_null' takes no value")
+        if op == "regex":
+            _check_regex(str(value))
         return self
+
+
+def _check_regex(pattern: str) -> None:
+    """A pattern both warehouses and Python accept (the SQL engines are stricter about some syntax)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
 
 
 class EngagementRule(_Strict):
@@ -79,6 +96,8 @@ class EngagementRule(_Strict):
     id: str
     event: Literal[EVENT_TYPES]  # type: ignore[valid-type]
     url_pattern: str | None = None
+    properties: dict[Literal["asset"], str] | None = None
+    """Regular expressions an event's properties must match (core.events keeps `asset`)."""
     points: float
     cap: float = Field(gt=0)
     half_life_days: float = Field(gt=0)
@@ -86,6 +105,13 @@ class EngagementRule(_Strict):
     max_per_day: int = Field(1, gt=0)
     hand_raiser: bool = False
     label: Label
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> EngagementRule:
+        for pattern in [self.url_pattern, *(self.properties or {}).values()]:
+            if pattern is not None:
+                _check_regex(pattern)
+        return self
 
 
 class StageRules(_Strict):
@@ -97,6 +123,9 @@ class StageRules(_Strict):
 
 
 class ScoringRules(_Strict):
+    """One scoring profile: fit and engagement rules, grades, range and stage thresholds."""
+
+    profile: str = "default"
     score_range: tuple[float, float] = (0, 100)
     fit_grades: dict[Literal["A", "B", "C"], float]
     heating_up_delta: float = 15
@@ -113,6 +142,11 @@ class ScoringRules(_Strict):
             raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
         if self.stages.warm_threshold >= self.stages.hot_threshold:
             raise ValueError("stages.warm_threshold must be below stages.hot_threshold")
+        low, high = self.score_range
+        if low >= high:
+            raise ValueError("score_range must be [low, high] with low below high")
+        if not self.fit_grades["A"] >= self.fit_grades["B"] >= self.fit_grades["C"]:
+            raise ValueError("fit_grades must not increase from A to C")
         return self
 
     @property
@@ -122,19 +156,46 @@ class ScoringRules(_Strict):
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def load_rules(path: Path) -> ScoringRules:
-    """Rules from `path`, or ConfigError naming the file, the rule and the field."""
-    data = read_yaml(path)
+def profile_names(path: Path) -> list[str]:
+    """The profiles `path` defines: `default` (its top level) and every entry under `profiles:`."""
+    return ["default", *sorted((read_yaml(path).get("profiles") or {}).keys())]
+
+
+def _profile_data(path: Path, data: dict[str, Any], profile: str | None) -> dict[str, Any]:
+    """The top level of the file, with `profiles.<profile>` laid over it (whole keys; `stages` by key)."""
+    profiles = data.pop("profiles", None) or {}
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: profiles must be a mapping of profile name to overrides")
+    if profile in (None, "default"):
+        return data
+    if profile not in profiles:
+        known = ", ".join(["default", *sorted(profiles)])
+        raise ConfigError(f"{path}: no scoring profile {profile!r} (profiles: {known})")
+    override = profiles[profile] or {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"{path}: profile {profile!r} must be a mapping")
+    merged = {**data, **override, "profile": profile}
+    if isinstance(data.get("stages"), dict) and isinstance(override.get("stages"), dict):
+        merged["stages"] = {**data["stages"], **override["stages"]}
+    return merged
+
+
+def load_rules(path: Path, profile: str | None = None) -> ScoringRules:
+    """Rules of `profile` (default: the file's top level) from `path`, or ConfigError naming the
+    file, the profile, the rule and the field."""
+    data = _profile_data(path, read_yaml(path), profile)
     try:
         return ScoringRules.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{path}: invalid scoring rules"]
+        title = "invalid scoring rules" + (f" (profile {profile!r})" if profile not in (None, "default") else "")
+        lines = [f"{path}: {title}"]
         for err in exc.errors():
             loc = list(err["loc"])
-            where = ".".join(str(p) for p in loc)
+            where = ".".join(str(p) for p in loc) or "(top level)"
             if len(loc) >= 2 and loc[0] in {"fit", "engagement"} and isinstance(loc[1], int):
-                rules = data.get(loc[0]) or []
-                rule_id = rules[loc[1]].get("id", "?") if loc[1] < len(rules) else "?"
+                rules = data.get(str(loc[0])) or []
+                rule = rules[loc[1]] if loc[1] < len(rules) and isinstance(rules[loc[1]], dict) else {}
+                rule_id = rule.get("id", "?")
                 where = f"{loc[0]} rule {rule_id!r}" + (f" field {'.'.join(map(str, loc[2:]))}" if loc[2:] else "")
             lines.append(f"  {where}: {err['msg']}")
         raise ConfigError("\n".join(lines)) from None
@@ -177,6 +238,7 @@ def rule_tables(rules: ScoringRules) -> dict[str, pd.DataFrame]:
             "rule_id": r.id,
             "event_type": r.event,
             "url_pattern": r.url_pattern,
+            "asset_pattern": (r.properties or {}).get("asset"),
             "points": r.points,
             "cap": r.cap,
             "half_life_days": r.half_life_days,
@@ -213,3 +275,21 @@ def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
         for table, frame in rule_tables(rules).items():
             wh.execute(f"delete from {table}")
             wh.load_df(table, frame)
+
+
+def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None) -> dict:
+    """The full rebuild: the daily event rollup from all of `core.events`, then every date rescored.
+
+    Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
+    """
+    from leadflow.pipeline import model_params, score
+
+    first = min(dates) if dates else date.today()
+    with wh.transaction():
+        wh.run_model("scoring/event_daily.sql", model_params(settings, first), full=True)
+        results = [score(wh, settings, d, rules_path) for d in sorted(dates)]
+    return {
+        "dates": len(results),
+        "rollup_rows": wh.scalar("select count(*) from scoring.event_daily"),
+        "scored": sum(int(r["scored"]) for r in results),
+    }

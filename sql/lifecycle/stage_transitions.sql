@@ -52,9 +52,11 @@ decided as (
     select
         st.*,
         case
+            -- terminal stages are never left, not even when the CRM status changes again
+            when st.base_stage in ('customer', 'disqualified') then st.base_stage
             when st.crm_status = 'customer' then 'customer'
             when st.crm_status = 'disqualified' then 'disqualified'
-            when st.base_stage in ('customer', 'disqualified', 'sales_qualified') then st.base_stage
+            when st.base_stage = 'sales_qualified' then st.base_stage
             when st.base_stage = 'hot' and st.bant_count >= r.bant_required then 'sales_qualified'
             when st.base_stage = 'hot' and st.days_in_stage >= r.hot_sla_days and st.crm_status = 'new'
                 then 'recycled'
@@ -64,8 +66,9 @@ decided as (
             else st.base_stage
         end as to_stage,
         case
+            when st.base_stage in ('customer', 'disqualified') then 'unchanged'
             when st.crm_status in ('customer', 'disqualified') then 'crm_status ' || st.crm_status
-            when st.base_stage in ('customer', 'disqualified', 'sales_qualified') then 'unchanged'
+            when st.base_stage = 'sales_qualified' then 'unchanged'
             when st.base_stage = 'hot' and st.bant_count >= r.bant_required
                 then 'bant_confirmed: ' || cast(st.bant_count as varchar) || ' of 4 BANT items confirmed'
             when st.base_stage = 'hot' and st.days_in_stage >= r.hot_sla_days and st.crm_status = 'new'

@@ -30,3 +30,13 @@ create table if not exists ops.validation_results (
     recorded_at timestamptz not null,
     primary key (batch_id, validation)
 );
+
+-- an operator approval of a larger run than a validation limit allows (one check, one batch).
+create table if not exists ops.validation_approvals (
+    batch_id text not null,
+    check_name text not null,
+    approved_up_to bigint not null,
+    approved_by text not null,
+    approved_at timestamptz not null,
+    primary key (batch_id, check_name)
+);

@@ -36,3 +36,6 @@ create table if not exists core.events (
     asset text,
     _batch_id text not null
 );
+
+-- nightly rollups look up one batch's events
+create index if not exists events_batch_idx on core.events (_batch_id);

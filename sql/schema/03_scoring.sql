@@ -70,3 +70,24 @@ create table if not exists scoring.lead_scores (
     rules_version text not null,
     primary key (lead_id, as_of_date)
 );
+
+-- rules added after the first release: a warehouse created earlier gains the column here
+alter table scoring.engagement_rules add column if not exists asset_pattern text;
+
+-- scoring.event_daily: events per loading batch, lead, local day, type, url and asset (the rollup the
+-- engagement factors read, so a night's work grows with new events, not with all history)
+create table if not exists scoring.event_daily (
+    _batch_id text not null,
+    lead_id text not null,
+    event_date date not null,
+    event_type text not null,
+    url text,
+    asset text,
+    events integer not null
+);
+
+-- scoring.event_daily_batches: one row per batch of core.events already folded into scoring.event_daily
+create table if not exists scoring.event_daily_batches (
+    _batch_id text primary key,
+    events integer not null
+);

@@ -66,11 +66,14 @@ reasons as (
 ),
 
 last_activity as (
+    -- from the daily rollup, with the same batches the factors saw (see score_factors.sql)
     select
         lead_id,
         max(event_date) as last_activity_date
-    from core.events
-    where event_date <= cast(:as_of_date as date)
+    from scoring.event_daily
+    where
+        event_date <= cast(:as_of_date as date)
+        and _batch_id <= cast(:as_of_date as varchar)
     group by lead_id
 ),
 

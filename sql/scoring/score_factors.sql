@@ -1,4 +1,7 @@
 -- scoring.score_factors: one row per lead, as-of date and matching rule, with the points it adds.
+-- First bring the daily event rollup up to date (incremental; see docs/adr/0002).
+{% include 'scoring/event_daily.sql' %}
+
 delete from scoring.score_factors where as_of_date = cast(:as_of_date as date);
 
 insert into scoring.score_factors
@@ -83,13 +86,20 @@ fit_factors as (
 ),
 
 events_in_scope as (
+    -- the daily rollup, not raw events: one row per lead, day, type, url and asset; only batches
+    -- loaded by this date's run or earlier (batch ids are ISO dates), so a rescore of a past date
+    -- sees what its night saw, and a full rebuild reproduces every night exactly
     select
-        e.lead_id,
-        e.event_type,
-        e.url,
-        e.event_date
-    from core.events as e
-    where e.event_date <= cast(:as_of_date as date)
+        d.lead_id,
+        d.event_type,
+        d.url,
+        d.asset,
+        d.event_date,
+        d.events
+    from scoring.event_daily as d
+    where
+        d.event_date <= cast(:as_of_date as date)
+        and d._batch_id <= cast(:as_of_date as varchar)
 ),
 
 daily as (
@@ -98,7 +108,7 @@ daily as (
         ev.lead_id,
         r.rule_id,
         ev.event_date,
-        least(count(*), max(r.max_per_day)) as counted,
+        least(sum(ev.events), max(r.max_per_day)) as counted,
         max(r.points) as points,
         max(r.half_life_days) as half_life_days
     from events_in_scope as ev
@@ -106,6 +116,7 @@ daily as (
         on
             ev.event_type = r.event_type
             and (r.url_pattern is null or {{ m.regex_match('ev.url', 'r.url_pattern') }})
+            and (r.asset_pattern is null or {{ m.regex_match('ev.asset', 'r.asset_pattern') }})
             and {{ m.days_between('ev.event_date', 'cast(:as_of_date as date)') }} < r.window_days
     group by ev.lead_id, r.rule_id, ev.event_date
 ),

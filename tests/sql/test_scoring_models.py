@@ -215,3 +215,13 @@ def test_crm_status_is_terminal_and_reruns_add_nothing(wh, settings):
     before = wh.fetchall("select * from lifecycle.stage_transitions order by lead_id")
     run_day(wh, settings, AS_OF)
     assert wh.fetchall("select * from lifecycle.stage_transitions order by lead_id") == before
+
+
+def test_terminal_stages_are_never_left_even_when_the_crm_status_changes(wh, settings):
+    # found by the stateful test: a customer later marked disqualified in the CRM stays a customer
+    add_leads(wh, {"crm_id": "CUST", "crm_status": "customer"})
+    run_day(wh, settings, date(2026, 11, 21))
+    wh.execute("update core.leads set crm_status = 'disqualified'")
+    run_day(wh, settings, AS_OF)
+    assert stage(wh, "CUST") == "customer"
+    assert wh.fetchall("select from_stage, to_stage from lifecycle.stage_transitions") == [(None, "customer")]

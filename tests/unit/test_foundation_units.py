@@ -127,3 +127,12 @@ def test_as_of_date_is_the_local_day_before_the_run(context, expected):
     settings = load_settings(ROOT / "config" / "leadflow.yml")
     ctx = {**context, "data_interval_end": pendulum.parse(context["data_interval_end"])}
     assert as_of_date(ctx, settings) == expected
+
+
+def test_reruns_carry_no_deadline_alert(monkeypatch):
+    from leadflow.crm.deadline import crm_deadline
+
+    settings = load_settings(ROOT / "config" / "leadflow.yml")
+    assert crm_deadline(settings) is not None  # scheduled runs are alerted at 07:00
+    monkeypatch.setenv("LEADFLOW_DEADLINE_ALERTS", "off")
+    assert crm_deadline(settings) is None  # `make dag` reruns of past dates are not

@@ -517,7 +517,14 @@ def test_gx_suites_in_the_repository_match_the_code(tmp_path: Path) -> None:
     # And gx/ is a working file context that holds them.
     shutil.copytree(ROOT / "gx", tmp_path / "gx", ignore=shutil.ignore_patterns("uncommitted"))
     context = great_expectations.get_context(mode="file", project_root_dir=tmp_path)
-    assert {s.name for s in context.suites.all()} == {"raw_crm", "raw_events"}
+    assert {s.name for s in context.suites.all()} == {
+        "raw_crm",
+        "raw_events",
+        "raw_crm_run",
+        "raw_events_run",
+        "scores",
+        "transitions",
+    }
 
 
 # --- the provider-style wrapper ------------------------------------------------------------------

@@ -638,13 +638,16 @@ def validate_raw_events(
 
 
 def suite_documents() -> dict[str, dict]:
-    """Each gate's suite as GX stores it in a file context (`gx/expectations/<name>.json`)."""
+    """Every gate's suite (row-level here, run-level in `checks`) as GX stores it in a file context
+    (`gx/expectations/<name>.json`)."""
+    from leadflow.validation import checks
+
     docs = {}
     for gate in GATES:
         doc = _suite(gate.name).to_json_dict()
         doc["meta"] = {"generated_by": "python -m leadflow.validation.raw --write-suites"}
         docs[gate.name] = doc
-    return docs
+    return docs | checks.suite_documents()
 
 
 def write_suites(gx_dir: Path) -> list[Path]:

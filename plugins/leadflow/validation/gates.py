@@ -1,0 +1,129 @@
+"""The run-level gates against the warehouse: what each compares with (previous batches, core.leads,
+the score range, operator approvals), read through `sql/validation/*.sql`, checked by `checks`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadflow.validation import checks
+from leadflow.validation.checks import RunAnomaly
+from leadflow.validation.settings import ValidationSettings
+
+if TYPE_CHECKING:
+    from leadflow.validation.raw import GateResult
+    from leadflow.warehouse import Warehouse
+
+
+def approved(wh: Warehouse, batch: str, check: str) -> int | None:
+    """The larger run an operator approved for `check` ("<gate>.<check>") of `batch`, if any."""
+    value = wh.scalar(wh.model_sql("validation/approval.sql"), {"batch_id": batch, "check_name": check})
+    return int(value) if value is not None else None
+
+
+def approve(wh: Warehouse, batch: str, check: str, up_to: int, by: str) -> None:
+    """Record that `by` approved up to `up_to` for `check` of `batch` (the next rerun honours it)."""
+    known = {f"{checks.RAW_CRM}.volume_spike", f"{checks.TRANSITIONS}.new_hot_bounded"}
+    if check not in known:
+        raise ValueError(f"cannot approve {check!r}: only {', '.join(sorted(known))} take approvals")
+    if up_to < 0:
+        raise ValueError(f"--up-to must not be negative, got {up_to}")
+    params = {"batch_id": batch, "check_name": check, "approved_up_to": up_to, "approved_by": by}
+    with wh.transaction():
+        wh.run_script(wh.model_sql("validation/approve.sql"), params | {"approved_at": datetime.now(UTC)})
+
+
+def previous_rows(wh: Warehouse, validation: str, batch: str) -> tuple[str, int] | None:
+    """(batch, rows) of the latest successful earlier run of `validation`, if any."""
+    found = wh.fetchall(wh.model_sql("validation/previous_result.sql"), {"validation": validation, "batch_id": batch})
+    if not found:
+        return None
+    previous_batch, summary = found[0]
+    rows = json.loads(summary).get("rows")
+    return (str(previous_batch), int(rows)) if rows is not None else None
+
+
+def raw_crm(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateResult, cutoff: datetime) -> list[dict]:
+    """Volume against the previous batch and freshness of the clean rows' newest updated_at."""
+    updated = pd.to_datetime(result.clean["updated_at"], utc=True, format="ISO8601")
+    newest = updated.max() if len(updated) else None
+    newest = None if newest is None or pd.isna(newest) else newest.to_pydatetime()
+    params = checks.raw_crm_parameters(
+        cfg,
+        batch=batch,
+        rows=result.rows,
+        newest=newest,
+        cutoff=cutoff,
+        previous=previous_rows(wh, result.name, batch),
+        approved=approved(wh, batch, f"{checks.RAW_CRM}.volume_spike"),
+    )
+    frame = checks.raw_crm_frame(result.rows, newest)
+    return checks.check_frame(checks.RAW_CRM, frame, params, where=f"batch {batch}")
+
+
+def raw_events(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateResult) -> list[dict]:
+    """The share of the batch's valid events that resolve to a lead (in core.leads or this CRM batch)."""
+    known = wh.fetch_df(wh.model_sql("validation/known_leads.sql"), {"batch_id": batch})
+    clean = result.clean
+    by_id = clean["crm_id"].isin(set(known["crm_id"].dropna()))
+    by_email = clean["email"].isin(set(known["email"].dropna()))
+    params = checks.resolution_parameters(cfg, events=len(clean), resolved=int((by_id | by_email).sum()))
+    return checks.check_frame(checks.RAW_EVENTS, checks.resolution_frame(params), params, where=f"batch {batch}")
+
+
+def _baseline(wh: Warehouse, as_of: date) -> dict[str, Any]:
+    frame = wh.fetch_df(wh.model_sql("validation/score_baseline.sql"), {"as_of_date": as_of.isoformat()})
+    row = frame.astype(object).where(frame.notna(), None).iloc[0].to_dict()
+    previous = row["previous_date"]
+    row["previous_date"] = pd.Timestamp(previous).date() if previous is not None else None
+    return row
+
+
+def scores(wh: Warehouse, cfg: ValidationSettings, as_of: date) -> tuple[dict, list[dict]]:
+    """(summary, results) of the scores gate for `as_of`; RunAnomaly when a check fails."""
+    wh.run_model("validation/score_check.sql")
+    base = _baseline(wh, as_of)
+    if base["score_min"] is None:
+        raise RunAnomaly(f"{checks.SCORES}: scoring.settings is empty (as-of date {as_of}); run the score step first")
+    params = checks.score_parameters(
+        cfg,
+        leads=int(base["leads"]),
+        score_min=base["score_min"],
+        score_max=base["score_max"],
+        previous_date=base["previous_date"],
+        previous_mean=base["previous_mean"],
+    )
+    summary = {"scored": int(base["scored"]), "leads": int(base["leads"]), "previous_date": params["previous_date"]}
+    if not base["scored"]:
+        if base["leads"]:
+            raise RunAnomaly(
+                f"{checks.SCORES}: one_per_lead: 0 scores for {int(base['leads']):,} leads; expected one per lead "
+                f"(as-of date {as_of})",
+                result=[],
+            )
+        return summary, []
+    results = checks.check_day(wh, checks.SCORES, checks.SCORE_VIEW, as_of, params, where=f"as-of date {as_of}")
+    return summary, results
+
+
+def transitions(wh: Warehouse, cfg: ValidationSettings, as_of: date, batch: str) -> tuple[dict, list[dict]]:
+    """(summary, results) of the transitions gate for `as_of`; RunAnomaly when a check fails."""
+    wh.run_model("validation/transition_check.sql")
+    base = _baseline(wh, as_of)
+    count = wh.scalar(wh.model_sql("validation/transition_count.sql"), {"as_of_date": as_of.isoformat()})
+    summary = {"transitions": int(count)}
+    if not count:
+        return summary, []
+    params = checks.transition_parameters(
+        cfg,
+        batch=batch,
+        leads=int(base["scored"]),
+        approved=approved(wh, batch, f"{checks.TRANSITIONS}.new_hot_bounded"),
+    )
+    results = checks.check_day(
+        wh, checks.TRANSITIONS, checks.TRANSITION_VIEW, as_of, params, where=f"as-of date {as_of}"
+    )
+    return summary, results
