@@ -3,7 +3,6 @@ file outbox and the local SendGrid-compatible server, through every failure the 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,53 +24,11 @@ from leadflow.nurture.send import (
 )
 from leadflow.nurture.suppressions import sync_suppressions
 from tests.fixtures.sendgrid_server import Fault, SendGridServer
+from tests.sql.rows import add_leads, lead_id
 
 AS_OF = date(2026, 11, 18)  # a Wednesday, in the past: every planned send is due now
 API_KEY = "SG.ledger-test-key"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-# Copied from tests/sql/rows.py (owned elsewhere) so these tests do not move when it does.
-LEAD_DEFAULTS = {
-    "first_name": "健太",
-    "last_name": "佐藤",
-    "company": "株式会社テスト",
-    "industry": "retail",
-    "employee_count": 10,
-    "job_title": "担当者",
-    "country": "JP",
-    "locale": "ja",
-    "timezone": "Asia/Tokyo",
-    "lead_source": "seo",
-    "owner_email": "rep@leadflow.example",
-    "email_opt_in": True,
-    "bant_budget": None,
-    "bant_authority": None,
-    "bant_need": None,
-    "bant_timeline": None,
-    "crm_status": "new",
-    "created_at": datetime(2026, 11, 1, tzinfo=UTC),
-    "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
-}
-
-
-def lead_id(crm_id: str) -> str:
-    return hashlib.md5(crm_id.encode()).hexdigest()[:16]  # noqa: S324 — the same id as the SQL's md5()
-
-
-def add_leads(wh, *leads: dict) -> None:
-    rows = [
-        {
-            "lead_id": lead_id(lead["crm_id"]),
-            "email": f"{lead['crm_id'].lower()}@example.co.jp",
-            **LEAD_DEFAULTS,
-            **lead,
-        }
-        for lead in leads
-    ]
-    frame = pd.DataFrame(rows)
-    frame["employee_count"] = frame["employee_count"].astype("Int64")
-    wh.load_df("core.leads", frame.astype(object).where(frame.notna(), None))
 
 
 def add_events(wh, crm_id: str, *events: tuple[str, str]) -> None:
