@@ -68,7 +68,7 @@ lint: venv
 	$(BIN)/mypy
 
 bench: airflow-init
-	$(BIN)/leadflow bench
+	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20 --backends duckdb,postgres --repeat 3 --emails 10000 --out BENCHMARKS.md
 
 lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt

@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("--warehouse")
     tpl.set_defaults(func=cmd_templates)
 
+    from leadflow.bench import add_bench_parser
     from leadflow.nurture.cli import add_nurture_parser
     from leadflow.simulate import add_rescore_parser, add_simulate_parser
     from leadflow.validation.cli import add_validation_parser
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validation_parser(sub)
     add_simulate_parser(sub)
     add_rescore_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
