@@ -26,6 +26,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -383,8 +384,6 @@ class SendGridMailer:
         """Bounces, spam reports, global unsubscribes (created at or after `since`) and, with an ASM
         group configured, that group's unsubscribes; one dict per entry: email (lower-cased), kind
         (bounce|spam_report|unsubscribe|group_unsubscribe), created_at (aware UTC)."""
-        from python_http_client import exceptions as http_errors
-
         if since is not None and since.utcoffset() is None:
             raise ValueError("since must be timezone-aware")
         found: list[dict[str, Any]] = []
@@ -394,14 +393,8 @@ class SendGridMailer:
                 params: dict[str, Any] = {"limit": SUPPRESSION_PAGE_SIZE, "offset": offset}
                 if since is not None:
                     params["start_time"] = int(since.timestamp())
-                try:
-                    response = self._client.client.suppression._(segment).get(query_params=params, timeout=self.timeout)
-                    page = json.loads(response.body or b"[]")
-                except http_errors.HTTPError as exc:
-                    detail = _sendgrid_errors(exc.body)
-                    raise SuppressionFetchError(f"SendGrid {exc.status_code} on {segment}: {detail}") from None
-                except (OSError, http.client.HTTPException, ValueError) as exc:
-                    raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
+                request = self._client.client.suppression._(segment).get
+                page = self._read_list(segment, partial(request, query_params=params, timeout=self.timeout))
                 for row in page:
                     found.append(
                         {
@@ -417,20 +410,26 @@ class SendGridMailer:
             found += self._group_unsubscribes(self.config.asm_group_id)
         return found
 
-    def _group_unsubscribes(self, group_id: int) -> list[dict[str, Any]]:
-        """Addresses unsubscribed from our ASM group (`GET /v3/asm/groups/{id}/suppressions`: a list
-        of addresses without dates, so they count from now)."""
+    @staticmethod
+    def _read_list(segment: str, request: Callable[[], Any]) -> Any:
+        """The JSON body of one suppression GET, or SuppressionFetchError naming `segment`."""
         from python_http_client import exceptions as http_errors
 
-        segment = f"asm/groups/{group_id}/suppressions"
         try:
-            response = self._client.client.asm.groups._(str(group_id)).suppressions.get(timeout=self.timeout)
-            page = json.loads(response.body or b"[]")
+            return json.loads(request().body or b"[]")
         except http_errors.HTTPError as exc:
             detail = _sendgrid_errors(exc.body)
             raise SuppressionFetchError(f"SendGrid {exc.status_code} on {segment}: {detail}") from None
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
+
+    def _group_unsubscribes(self, group_id: int) -> list[dict[str, Any]]:
+        """Addresses unsubscribed from our ASM group (`GET /v3/asm/groups/{id}/suppressions`: a list
+        of addresses without dates, so they count from now)."""
+        segment = f"asm/groups/{group_id}/suppressions"
+        page = self._read_list(
+            segment, lambda: self._client.client.asm.groups._(str(group_id)).suppressions.get(timeout=self.timeout)
+        )
         now = datetime.fromtimestamp(self._clock(), UTC)
         return [
             {"email": str(email).strip().lower(), "kind": "group_unsubscribe", "created_at": now}
