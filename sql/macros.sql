@@ -52,3 +52,8 @@ end
 {% macro round2(x) -%}
 round(cast({{ x }} as decimal(18, 6)), 2)
 {%- endmacro %}
+
+{# a join key standing for a missing text value (a control character no cleaned value contains) #}
+{% macro null_key() -%}
+chr(1)
+{%- endmacro %}

@@ -287,7 +287,7 @@ def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_p
     first = min(dates) if dates else date.today()
     with wh.transaction():
         wh.run_model("scoring/event_daily.sql", model_params(settings, first), full=True)
-        results = [score(wh, settings, d, rules_path) for d in sorted(dates)]
+        results = [score(wh, settings, d, rules_path, refresh_rollup=False) for d in sorted(dates)]
     return {
         "dates": len(results),
         "rollup_rows": wh.scalar("select count(*) from scoring.event_daily"),

@@ -1,6 +1,6 @@
 -- scoring.score_factors: one row per lead, as-of date and matching rule, with the points it adds.
 -- First bring the daily event rollup up to date (incremental; see docs/adr/0002).
-{% include 'scoring/event_daily.sql' %}
+{% if refresh_rollup | default(true) %}{% include 'scoring/event_daily.sql' %}{% endif %}
 
 delete from scoring.score_factors where as_of_date = cast(:as_of_date as date);
 
@@ -34,38 +34,60 @@ attributes as (
     select lead_id, 'locale', locale, null from leads
 ),
 
-fit_matches as (
+attribute_values as (
+    -- each distinct value once: rules are matched against values, not leads (a pattern read from a
+    -- table is compiled per row, and a few dozen job titles stand for every lead)
+    select distinct field, value_text, value_num from attributes
+),
+
+value_matches as (
     select
-        a.lead_id,
+        v.field,
+        v.value_text,
         r.rule_id,
         r.rule_group,
         r.priority,
         r.points
-    from attributes as a
-    inner join fit_rules as r on a.field = r.field
+    from attribute_values as v
+    inner join fit_rules as r on v.field = r.field
     where
         case r.operator
-            when 'eq' then lower(a.value_text) = lower(r.value_text)
-            when 'contains' then strpos(lower(a.value_text), lower(r.value_text)) > 0
-            when 'regex' then {{ m.regex_match('a.value_text', 'r.value_text') }}
-            when 'is_null' then a.value_text is null
-            when 'gte' then a.value_num >= r.value_min
-            when 'lte' then a.value_num <= r.value_max
-            when 'between' then a.value_num between r.value_min and r.value_max
+            when 'eq' then lower(v.value_text) = lower(r.value_text)
+            when 'contains' then strpos(lower(v.value_text), lower(r.value_text)) > 0
+            when 'regex' then {{ m.regex_match('v.value_text', 'r.value_text') }}
+            when 'is_null' then v.value_text is null
+            when 'gte' then v.value_num >= r.value_min
+            when 'lte' then v.value_num <= r.value_max
+            when 'between' then v.value_num between r.value_min and r.value_max
             when 'in' then exists (
-                select 1 from scoring.fit_rule_values as v
-                where v.rule_id = r.rule_id and v.value = lower(a.value_text)
+                select 1 from scoring.fit_rule_values as fv
+                where fv.rule_id = r.rule_id and fv.value = lower(v.value_text)
             )
-            when 'not_in' then a.value_text is not null and not exists (
-                select 1 from scoring.fit_rule_values as v
-                where v.rule_id = r.rule_id and v.value = lower(a.value_text)
+            when 'not_in' then v.value_text is not null and not exists (
+                select 1 from scoring.fit_rule_values as fv
+                where fv.rule_id = r.rule_id and fv.value = lower(v.value_text)
             )
             when 'email_domain_in' then exists (
-                select 1 from scoring.fit_rule_values as v
-                where v.rule_id = r.rule_id and v.value = lower(split_part(a.value_text, '@', 2))
+                select 1 from scoring.fit_rule_values as fv
+                where fv.rule_id = r.rule_id and fv.value = lower(split_part(v.value_text, '@', 2))
             )
             else false
         end
+),
+
+fit_matches as (
+    -- back from values to leads (a missing value joins as its own key, for is_null rules)
+    select
+        a.lead_id,
+        vm.rule_id,
+        vm.rule_group,
+        vm.priority,
+        vm.points
+    from attributes as a
+    inner join value_matches as vm
+        on
+            a.field = vm.field
+            and coalesce(a.value_text, {{ m.null_key() }}) = coalesce(vm.value_text, {{ m.null_key() }})
 ),
 
 fit_factors as (
