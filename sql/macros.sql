@@ -57,3 +57,8 @@ round(cast({{ x }} as decimal(18, 6)), 2)
 {% macro null_key() -%}
 chr(1)
 {%- endmacro %}
+
+{# fresh planner statistics for a table just rewritten in bulk (PostgreSQL only; DuckDB keeps its own) #}
+{% macro analyze(table) -%}
+{%- if dialect == 'postgres' %}analyze {{ table }}{% endif -%}
+{%- endmacro %}

@@ -45,16 +45,17 @@ create table if not exists scoring.settings (
     top_reasons integer not null
 );
 
--- DuckDB keeps no index on the two ledgers: an ART index makes every nightly delete and insert of
--- ~10 rows per lead several times slower; one row per key is checked by the score gate instead
+-- The two ledgers grow by every lead every night, so they carry no primary key: a unique index
+-- made each night's insert of ~6 factor rows per lead several times slower than the scoring itself
+-- (the SQL groups by the key, and the score gate checks one score per lead and date). Reads and
+-- deletes go by as-of date: DuckDB's zone maps serve them, PostgreSQL gets a BRIN index below.
 create table if not exists scoring.score_factors (
     lead_id text not null,
     as_of_date date not null,
     rule_id text not null,
     kind text not null,
     occurrences integer not null,
-    points double precision not null{% if dialect == 'postgres' %},
-    primary key (lead_id, as_of_date, rule_id){% endif %}
+    points double precision not null
 );
 
 create table if not exists scoring.lead_scores (
@@ -69,9 +70,16 @@ create table if not exists scoring.lead_scores (
     hand_raiser boolean not null,
     last_activity_date date,
     top_reasons text not null,
-    rules_version text not null{% if dialect == 'postgres' %},
-    primary key (lead_id, as_of_date){% endif %}
+    rules_version text not null
 );
+
+{% if dialect == 'postgres' -%}
+-- warehouses created before the ledgers lost their keys
+alter table scoring.score_factors drop constraint if exists score_factors_pkey;
+alter table scoring.lead_scores drop constraint if exists lead_scores_pkey;
+create index if not exists score_factors_date_brin on scoring.score_factors using brin (as_of_date);
+create index if not exists lead_scores_date_brin on scoring.lead_scores using brin (as_of_date);
+{%- endif %}
 
 -- rules added after the first release: a warehouse created earlier gains the column here
 alter table scoring.engagement_rules add column if not exists asset_pattern text;

@@ -47,3 +47,5 @@ final as (
 )
 
 select * from final;
+
+{{ m.analyze("scoring.event_daily") }};

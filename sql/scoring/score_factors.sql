@@ -132,7 +132,8 @@ daily as (
         ev.event_date,
         least(sum(ev.events), max(r.max_per_day)) as counted,
         max(r.points) as points,
-        max(r.half_life_days) as half_life_days
+        max(r.half_life_days) as half_life_days,
+        max(r.cap) as cap
     from events_in_scope as ev
     inner join scoring.engagement_rules as r
         on
@@ -153,10 +154,9 @@ engagement_factors as (
             sum(
                 {{ m.decay('d.counted * d.points', m.days_between('d.event_date', 'cast(:as_of_date as date)'), 'd.half_life_days') }}
             ),
-            max(r.cap)
+            max(d.cap)
         ) as points
     from daily as d
-    inner join scoring.engagement_rules as r on d.rule_id = r.rule_id
     group by d.lead_id, d.rule_id
 ),
 
@@ -197,3 +197,5 @@ final as (
 )
 
 select * from final;
+
+{{ m.analyze("scoring.score_factors") }};

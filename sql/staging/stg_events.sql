@@ -65,3 +65,5 @@ final as (
 )
 
 select * from final;
+
+{{ m.analyze("core.events") }};

@@ -83,3 +83,5 @@ final as (
 )
 
 select * from final;
+
+{{ m.analyze("core.leads") }};

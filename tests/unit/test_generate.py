@@ -321,9 +321,20 @@ def test_bad_share_breaks_events_in_every_documented_way(broken: GenerationSumma
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"days": 0}, "days"), ({"leads": -1}, "leads"), ({"bad_share": 1.5}, "bad_share")],
+    [({"days": 0}, "days"), ({"leads": -1}, "leads"), ({"bad_share": 1.5}, "bad_share"), ({"activity": 0}, "activity")],
 )
 def test_rejects_impossible_arguments(tmp_path: Path, kwargs: dict, message: str) -> None:
     arguments = {"leads": 5, "days": 3, "seed": 1, "end_date": END, "bad_share": 0.0} | kwargs
     with pytest.raises(ValueError, match=message):
         generate(tmp_path, **arguments)
+
+
+def test_activity_scales_the_steady_event_rate(tmp_path: Path) -> None:
+    # activity multiplies each lead's steady rate; the heating-up and hand-raising bursts stay as they
+    # are, so 2.5 gives a little under 2.5 times the events (the bench asks for 50/lead this way)
+    base = generate(tmp_path / "a", leads=1500, days=180, seed=3, end_date=END, bad_share=0.0)
+    busy = generate(tmp_path / "b", leads=1500, days=180, seed=3, end_date=END, bad_share=0.0, activity=2.5)
+    assert busy.leads == base.leads
+    assert 2.2 < busy.events / base.events < 2.5
+    assert 17 < base.events / base.leads < 24  # about generate_module.BASE_EVENTS_PER_LEAD
+    assert generate_module.BASE_EVENTS_PER_LEAD == pytest.approx(base.events / base.leads, rel=0.15)
