@@ -17,13 +17,13 @@ export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP := leadflow\..*
 export GX_ANALYTICS_ENABLED := False
 export AIRFLOW_CONN_LEADFLOW_WAREHOUSE ?= {"conn_type": "duckdb", "host": "$(CURDIR)/data/warehouse.duckdb"}
 
-.PHONY: help venv airflow-init demo test test-fast dag lint bench lock clean
+.PHONY: help venv airflow-init demo test test-fast dag lint bench bench-quick lock clean
 
 help:
 	@echo "make demo   — install, generate sample data, run both DAGs for $(DATE), print a summary"
 	@echo "make test   — install, then the whole test suite (DuckDB and PostgreSQL)"
 	@echo "make dag DAG=<dag_id> DATE=<YYYY-MM-DD> — (re)run one DAG for one date"
-	@echo "make lint | make bench | make lock"
+	@echo "make lint | make bench | make bench-quick | make lock"
 
 venv: $(VENV)/.installed
 
@@ -67,8 +67,14 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# issue 8's matrix: 100k and 1M leads x 20 and 50 events/lead, both backends, 10k and 100k emails (hours, ~70 GB
+# of generated files under $TMPDIR); at 1M PostgreSQL starts from DuckDB's first night (--pg-seed copy)
 bench: airflow-init
-	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20 --backends duckdb,postgres --repeat 3 --emails 10000 --out BENCHMARKS.md
+	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20,50 --repeat 3 --emails 10000,100000 --out BENCHMARKS.md
+	$(BIN)/leadflow bench --leads 1000000 --events-per-lead 20,50 --pg-seed copy --repeat 3 --emails 0 --out BENCHMARKS.md
+
+bench-quick: airflow-init
+	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20 --repeat 1 --emails 10000 --out BENCHMARKS.md
 
 lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt

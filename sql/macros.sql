@@ -62,3 +62,25 @@ chr(1)
 {% macro analyze(table) -%}
 {%- if dialect == 'postgres' %}analyze {{ table }}{% endif -%}
 {%- endmacro %}
+
+{# the distinct values of an indexed column as rows of that column; PostgreSQL walks the index one
+   value at a time (a scan of every row otherwise), DuckDB scans the one column #}
+{% macro distinct_values(table, column) -%}
+{%- if dialect == 'postgres' -%}
+select walked as {{ column }}
+from (
+    with recursive walk (walked) as (
+        select min({{ column }}) from {{ table }}
+        union all
+        select (select min(t.{{ column }}) from {{ table }} as t where t.{{ column }} > walk.walked)
+        from walk
+        where walk.walked is not null
+    )
+
+    select walked from walk
+) as found
+where walked is not null
+{%- else -%}
+select distinct {{ column }} from {{ table }}
+{%- endif -%}
+{%- endmacro %}
