@@ -268,6 +268,52 @@ def test_scripted_faults_are_used_once_in_order(sg):
     assert sg.pending_faults == 0
 
 
+def test_one_connection_carries_many_sends(sg):
+    # HTTP/1.1 keep-alive: a TCP (and, against SendGrid, TLS) handshake per email was most of the
+    # cost of a send; errors answered with a body (here a 429) keep the connection too.
+    sg.script(Fault.rate_limited(10))
+    mailer = sendgrid(sg)
+    statuses = [mailer.send(outgoing(send_key=f"s-{i}")).status for i in range(5)]
+    assert statuses == ["failed", "sent", "sent", "sent", "sent"]
+    assert len(sg.messages) == 4 and sg.connections == 1
+    mailer.close()
+
+
+def test_a_connection_the_server_closed_is_replaced_before_sending(sg):
+    mailer = sendgrid(sg)
+    assert mailer.send(outgoing(send_key="s-1")).status == "sent"
+    sg.drop_connections()  # as SendGrid closes idle keep-alive connections
+    time.sleep(0.05)
+    assert mailer.send(outgoing(send_key="s-2")).status == "sent"  # not "unknown": nothing was lost
+    assert [m.payload["custom_args"]["send_key"] for m in sg.messages] == ["s-1", "s-2"]
+    assert sg.connections == 2
+
+
+def test_after_a_dropped_connection_the_next_send_opens_a_new_one(sg):
+    sg.script(Fault.drop_connection())
+    mailer = sendgrid(sg)
+    assert mailer.send(outgoing(send_key="s-1")).status == "unknown"
+    assert mailer.send(outgoing(send_key="s-2")).status == "sent"
+    assert sg.connections == 2
+
+
+def test_sends_through_a_proxy_use_a_connection_each(sg, monkeypatch):
+    # The local server answers proxy-form requests too, so it can stand in for the proxy.
+    for name in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", sg.url)
+    mailer = SendGridMailer(API_KEY, mailer_config(), host="http://sendgrid.invalid", timeout=2, clock=lambda: NOW)
+    assert [mailer.send(outgoing(send_key=f"s-{i}")).status for i in range(2)] == ["sent", "sent"]
+    assert sg.connections == 2
+
+
+def test_server_counting_only_keeps_no_messages():
+    with SendGridServer(api_key=API_KEY, clock=lambda: NOW, keep_records=False) as server:
+        result = sendgrid(server).send(outgoing())
+        assert result.status == "sent" and result.message_id == "sgtest000001"
+        assert (server.accepted, server.messages, server.requests) == (1, [], [])
+
+
 def test_fetch_suppressions_pages_through_every_list(sg, monkeypatch):
     monkeypatch.setattr(mailer_module, "SUPPRESSION_PAGE_SIZE", 2)
     for i in range(5):

@@ -11,10 +11,12 @@ from __future__ import annotations
 import html
 import os
 import shutil
+import unicodedata
 from pathlib import Path
 
 import jinja2
 import pytest
+import yaml
 from markupsafe import Markup
 
 from leadflow.nurture.render import (
@@ -356,6 +358,39 @@ def test_header_safe(value, expected):
 
 def test_header_safe_caps_length():
     assert header_safe("あ" * 200, 10) == "あ" * 9 + "…"
+
+
+def test_header_safe_treats_every_character_by_its_unicode_category():
+    # The definition, one character at a time: bidi overrides go, control characters (Cc) and
+    # line/paragraph separators (Zl, Zp) and whitespace become spaces. No such character lies
+    # outside the Basic Multilingual Plane, so checking it is checking them all.
+    bidi = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    for code in range(0x10000):
+        ch = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        if ch in bidi:
+            expected = "ab"
+        elif unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch.isspace():
+            expected = "a b"
+        else:
+            expected = f"a{ch}b"
+        assert header_safe(f"a{ch}b") == expected, hex(code)
+
+
+def test_meta_yml_is_read_once_and_again_when_it_changes(tmp_path, monkeypatch):
+    root = make_templates(
+        tmp_path, {"note/en/subject.txt": "Hi", "note/en/body.html": HTML_X, "note/en/body.txt": TEXT_X}
+    )
+    loads = []
+    real_load = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: loads.append(text) or real_load(text))
+    context = sample_context("en")
+    kinds = [render_email(root, "note", "en", context, unsubscribe_token=TOKEN).kind for _ in range(3)]
+    assert kinds == ["marketing"] * 3 and len(loads) == 1  # not once per email
+    (root / "note" / "meta.yml").write_text("kind: internal\ndescription: now an alert\n", encoding="utf-8")
+    assert render_email(root, "note", "en", context).kind == "internal"
+    assert len(loads) == 2
 
 
 SNAPSHOT_CASES = [

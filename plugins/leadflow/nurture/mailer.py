@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import logging
 import os
 import re
 import secrets
+import select
+import threading
 import time
 import urllib.error
+import urllib.request
+import urllib.response
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +35,8 @@ from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+import python_http_client
 
 from leadflow.config import MailerConfig
 from leadflow.nurture.render import RenderedEmail, header_safe
@@ -54,6 +62,7 @@ REFUSED_RETRY_AFTER = 60.0
 MAX_CATEGORIES = 10  # SendGrid rejects more than 10 categories per message
 SUPPRESSION_PAGE_SIZE = 500
 SUPPRESSION_KINDS = (("bounce", "bounces"), ("spam_report", "spam_reports"), ("unsubscribe", "unsubscribes"))
+MAX_IDLE_CONNECTIONS = 16  # kept open per API host between requests; more are closed after use
 
 _SEND_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,199}$")
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
@@ -229,6 +238,180 @@ if not any(isinstance(f, _RedactSecrets) for f in _HTTP_CLIENT_LOGGER.filters):
     _HTTP_CLIENT_LOGGER.addFilter(_RedactSecrets())
 
 
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection the server has closed: it reads as ready (EOF) before we send anything."""
+    if conn.sock is None:
+        return True
+    poller = select.poll()
+    poller.register(conn.sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def _close_all(idle: dict[tuple[str, str], list[http.client.HTTPConnection]]) -> None:
+    for connections in idle.values():
+        while connections:
+            connections.pop().close()
+
+
+class _ReadResponse(urllib.response.addinfourl):
+    """A response already read to the end, shaped like urllib's own (the reason in `.msg`)."""
+
+    def __init__(self, body: bytes, response: http.client.HTTPResponse, url: str):
+        super().__init__(io.BytesIO(body), response.headers, url, response.status)
+        self.msg = response.reason
+
+
+class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
+    """urllib's HTTP(S) handler with HTTP/1.1 keep-alive: connections stay open in a small pool
+    between requests instead of one TCP (and TLS) handshake per request. Errors keep urllib's
+    meaning: failing to send raises URLError, failing while waiting for the answer raises the
+    OSError/HTTPException itself. Requests through a proxy take urllib's own one-shot path."""
+
+    def __init__(self, max_idle: int = MAX_IDLE_CONNECTIONS):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
+        self._max_idle = max_idle
+        weakref.finalize(self, _close_all, self._idle)
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """An opener over this handler for http and https only (no file:, ftp: or data: URLs)."""
+        opener = urllib.request.OpenerDirector()
+        for handler in (
+            urllib.request.ProxyHandler(),  # reads the *_proxy environment variables once, here
+            self,
+            urllib.request.HTTPDefaultErrorHandler(),
+            urllib.request.HTTPRedirectHandler(),
+            urllib.request.HTTPErrorProcessor(),
+            urllib.request.UnknownHandler(),
+        ):
+            opener.add_handler(handler)
+        return opener
+
+    def close(self) -> None:
+        """Close the idle connections (one in use is closed or pooled when its request ends)."""
+        with self._lock:
+            idle = {key: connections[:] for key, connections in self._idle.items()}
+            self._idle.clear()
+        _close_all(idle)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self._open(http.client.HTTPConnection, req)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self._open(http.client.HTTPSConnection, req)
+
+    def _checkout(self, key: tuple[str, str]) -> http.client.HTTPConnection | None:
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                if not idle:
+                    return None
+                conn = idle.pop()
+            # Checked just before reuse, a server closing the connection at that very moment is the
+            # only race left; that send then reads as `unknown`, as any answer lost on the way does.
+            if not _dropped(conn):
+                return conn
+            conn.close()
+
+    def _checkin(self, key: tuple[str, str], conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def _open(self, conn_class: type[http.client.HTTPConnection], req: urllib.request.Request) -> Any:
+        if req.has_proxy() or getattr(req, "_tunnel_host", None):
+            return self.do_open(conn_class, req)
+        key = (req.type, req.host)
+        conn = self._checkout(key) or conn_class(req.host, timeout=req.timeout)
+        conn.timeout = req.timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(req.timeout)
+        headers = {name.title(): value for name, value in {**req.headers, **req.unredirected_hdrs}.items()}
+        try:
+            try:
+                conn.request(
+                    req.get_method(),
+                    req.selector,
+                    req.data,
+                    headers,
+                    encode_chunked=req.has_header("Transfer-encoding"),
+                )
+            except OSError as exc:
+                raise urllib.error.URLError(exc) from exc
+            response = conn.getresponse()
+            # Read to the end now: the connection can take the next request only after that.
+            body = response.read()
+        except BaseException:
+            conn.close()
+            raise
+        if response.will_close:
+            conn.close()
+        else:
+            self._checkin(key, conn)
+        return _ReadResponse(body, response, req.get_full_url())
+
+
+class _KeepAliveClient(python_http_client.Client):
+    """python_http_client's Client with its request step done once per client instead of per call:
+    the stock step builds a new urllib opener for every request (a new TCP and TLS connection, the
+    proxy environment read again) and formats the whole payload into debug messages even with
+    logging off. This one sends through one shared keep-alive opener and logs lazily; URLs, headers,
+    JSON body, error translation and the Response are the library's own."""
+
+    def __init__(self, *args: Any, opener: urllib.request.OpenerDirector, **kwargs: Any):
+        self._opener = opener  # set first: Client.__getattr__ turns unknown attributes into URL segments
+        super().__init__(*args, **kwargs)
+
+    def _build_client(self, name: str | None = None) -> _KeepAliveClient:
+        return _KeepAliveClient(
+            host=self.host,
+            version=self._version,
+            request_headers=self.request_headers,
+            url_path=self._url_path + [name] if name else self._url_path,
+            append_slash=self.append_slash,
+            timeout=self.timeout,
+            opener=self._opener,
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.methods:
+            return super().__getattr__(name)
+        method = name.upper()
+
+        def http_request(
+            request_body: Any = None,
+            query_params: dict[str, Any] | None = None,
+            request_headers: dict[str, str] | None = None,
+            timeout: float | None = None,
+            **_: Any,
+        ) -> Any:
+            if request_headers:
+                self._update_headers(request_headers)
+            data = None
+            if request_body is not None:
+                if self.request_headers.get("Content-Type", "application/json") != "application/json":
+                    data = request_body.encode("utf-8")
+                else:
+                    self.request_headers.setdefault("Content-Type", "application/json")
+                    data = json.dumps(request_body).encode("utf-8")
+            url = self._build_url(query_params)
+            # S310: the opener (_KeepAliveHandler.opener) has handlers for http and https only.
+            request = urllib.request.Request(url, headers=self.request_headers, data=data, method=method)  # noqa: S310
+            _HTTP_CLIENT_LOGGER.debug("%s Request: %s", method, request.full_url)
+            if data:
+                _HTTP_CLIENT_LOGGER.debug("PAYLOAD: %s", data)
+            _HTTP_CLIENT_LOGGER.debug("HEADERS: %s", request.headers)
+            response = python_http_client.client.Response(self._make_request(self._opener, request, timeout=timeout))
+            _HTTP_CLIENT_LOGGER.debug("%s Response: %s %s", method, response.status_code, response.body)
+            return response
+
+        return http_request
+
+
 def _sendgrid_errors(body: bytes | str | None) -> str:
     """SendGrid's `{"errors": [{"message", "field"}]}` as one readable line."""
     if not body:
@@ -266,12 +449,21 @@ class SendGridMailer:
         self.timeout = timeout
         self._clock = clock
         self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=self.host)
+        self._connections = _KeepAliveHandler()
+        api = self._client.client
+        self._client.client = _KeepAliveClient(
+            host=api.host, request_headers=api.request_headers, version=api._version, opener=self._connections.opener()
+        )
 
     def __repr__(self) -> str:
         return f"SendGridMailer(host={self.host!r}, sandbox_mode={self.config.sandbox_mode})"
 
     def __reduce__(self) -> Any:
         raise TypeError("SendGridMailer holds a secret and cannot be pickled")
+
+    def close(self) -> None:
+        """Close the idle connections to SendGrid (they also close when the mailer is collected)."""
+        self._connections.close()
 
     # ---- payload
 

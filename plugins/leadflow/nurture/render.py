@@ -12,11 +12,11 @@ import copy
 import html as html_lib
 import re
 import traceback
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -58,6 +58,16 @@ _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 _KINDS = ("marketing", "internal")
 # Bidirectional overrides can make a header read differently from what it contains.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# header_safe in one str.translate: bidi overrides dropped, control characters (Unicode category Cc:
+# U+0000-001F, U+007F-009F) and line/paragraph separators (Zl, Zp) made spaces.
+_HEADER_TABLE = {
+    **{ord(ch): None for ch in _BIDI_CONTROLS},
+    **{code: " " for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)},
+}
+# One inliner for every email: its options never change and it keeps no state between documents.
+_CSS_INLINER = css_inline.CSSInliner(
+    keep_style_tags=False, keep_link_tags=False, keep_at_rules=False, load_remote_stylesheets=False
+)
 _URL_KEYS = frozenset({"url"})
 
 
@@ -161,8 +171,18 @@ def _check_name(template: str) -> None:
 
 def _read_meta(root: Path, template: str) -> dict[str, Any]:
     path = root / template / "meta.yml"
-    if not path.is_file():
+    try:
+        stat = path.stat()
+    except OSError:
         return {}
+    if not S_ISREG(stat.st_mode):
+        return {}
+    # Parsed once per version of the file (as Jinja reloads a changed template), not per email.
+    return dict(_parse_meta(path, template, stat.st_mtime_ns, stat.st_size))
+
+
+@lru_cache(maxsize=256)
+def _parse_meta(path: Path, template: str, mtime_ns: int, size: int) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -220,13 +240,8 @@ def header_safe(value: object, limit: int | None = None) -> str:
     """`value` as one header-safe line: control characters (CR, LF, NUL, U+2028...) become spaces,
     bidi overrides are dropped, runs of whitespace collapse, and the result is cut at `limit`."""
     text = "" if value is None else str(value)
-    out = []
-    for ch in text:
-        if ch in _BIDI_CONTROLS:
-            continue
-        category = unicodedata.category(ch)
-        out.append(" " if category in ("Cc", "Zl", "Zp") or ch.isspace() else ch)
-    line = " ".join("".join(out).split())
+    # split() breaks on every character for which str.isspace() is true, so those collapse too.
+    line = " ".join(text.translate(_HEADER_TABLE).split())
     if limit is not None and len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line
@@ -359,11 +374,8 @@ def _render_file(env: SandboxedEnvironment, root: Path, name: str, context: Mapp
 
 
 def _inline_css(document: str, file: str) -> str:
-    inliner = css_inline.CSSInliner(
-        keep_style_tags=False, keep_link_tags=False, keep_at_rules=False, load_remote_stylesheets=False
-    )
     try:
-        inlined = inliner.inline(document)
+        inlined = _CSS_INLINER.inline(document)
     except css_inline.InlineError as exc:
         raise TemplateRenderError(f"CSS could not be inlined: {exc}", file) from None
     if re.search(r"<style[\s>]", inlined, re.IGNORECASE):
