@@ -26,8 +26,11 @@ create table if not exists core.leads (
     updated_at timestamptz
 );
 
+-- On DuckDB core.events carries no index: a first night of 50M events would hold two ART indexes
+-- of that size in memory; staging keeps event_id unique itself (first copy wins, known ids skipped)
+-- and DuckDB's zone maps find a batch. PostgreSQL keeps both indexes on disk.
 create table if not exists core.events (
-    event_id text primary key,
+    event_id text{% if dialect == 'postgres' %} primary key{% endif %},
     lead_id text not null,
     event_type text not null,
     occurred_at timestamptz not null,
@@ -37,5 +40,7 @@ create table if not exists core.events (
     _batch_id text not null
 );
 
+{% if dialect == 'postgres' -%}
 -- nightly rollups look up one batch's events
 create index if not exists events_batch_idx on core.events (_batch_id);
+{%- endif %}

@@ -17,16 +17,17 @@ batch as (
 ),
 
 typed as (
-    select
+    -- the first copy of each event_id in file order (DISTINCT ON: a grouping, not a window over the batch)
+    select distinct on (trim(event_id))
         trim(event_id) as event_id,
         {{ m.clean_text('crm_id') }} as crm_id,
         lower({{ m.clean_text('email') }}) as email,
         lower(trim(event_type)) as event_type,
         cast(trim(occurred_at) as timestamptz) as occurred_at,
         {{ m.clean_text('url') }} as url,
-        {{ m.json_text('properties', 'asset') }} as asset,
-        row_number() over (partition by trim(event_id) order by _file, _row) as copy_number
+        {{ m.json_text('properties', 'asset') }} as asset
     from batch
+    order by trim(event_id), _file, _row
 ),
 
 email_owner as (
@@ -59,8 +60,7 @@ final as (
         :batch_id as _batch_id
     from resolved
     where
-        copy_number = 1
-        and lead_id is not null
+        lead_id is not null
         and not exists (select 1 from core.events as e where e.event_id = resolved.event_id)
 )
 
