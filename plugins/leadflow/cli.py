@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 22))
     gen.add_argument("--bad-share", type=float, default=0.005, help="share of deliberately bad rows")
     gen.add_argument(
-        "--activity", type=float, default=1.0, help="scale of each lead's event rate (1.0: ~21 events/lead per 180 days)"
+        "--activity", type=float, default=1.0, help="scale of each lead's event rate (1.0: ~21 events/lead in 180 days)"
     )
     gen.add_argument("--out", required=True, help="landing folder (gets crm/ and web/)")
     gen.set_defaults(func=cmd_generate)

@@ -68,56 +68,98 @@ def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict
 
 def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
     """Great Expectations gates over this batch's raw rows: quarantine bad rows, then fail the run on
-    too many of them or on a run-level anomaly (CRM volume and freshness, event resolution)."""
+    too many of them or on a run-level anomaly (CRM volume and freshness, event resolution).
+
+    The batch streams through the gate `chunk_rows` rows at a time (memory follows the chunk, not the
+    batch); duplicates are judged over the whole batch on the rows whose key another row shares.
+    The quarantine and the validation record of the batch are replaced in one transaction."""
     from leadflow.validation import gates
-    from leadflow.validation.raw import GateResult, ValidationFailed, validate_raw_crm, validate_raw_events
+    from leadflow.validation.raw import KEYS, GateTotals, ValidationFailed, key_strip, validate_batch
     from leadflow.validation.settings import of
 
     cfg = of(settings)
     batch = batch_id(as_of)
+    table, key = RAW_TABLES[source], KEYS[source]
     columns = ", ".join((CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"))
-    frame = wh.fetch_df(
-        f"select {columns} from {RAW_TABLES[source]} where _batch_id = :b order by _file, _row", {"b": batch}
-    )
-    frame = frame.astype(object).where(frame.notna(), None)
-    gate = validate_raw_crm if source == "crm" else validate_raw_events
-    try:
-        result = gate(frame, as_of=cutoff(settings, as_of), max_bad_share=cfg.max_bad_share, batch=batch)
-    except ValidationFailed as failure:
-        # keep the evidence the message points at, then fail the run
-        if isinstance(failure.result, GateResult):
-            _keep_gate_result(wh, source, batch, failure.result, success=False)
-        raise
-    try:
-        if source == "crm":
-            run_results = gates.raw_crm(wh, cfg, batch, result, cutoff(settings, as_of))
-        else:
-            run_results = gates.raw_events(wh, cfg, batch, result)
-    except RunAnomaly as anomaly:
-        _keep_gate_result(wh, source, batch, result, success=False, run_results=anomaly.result or [])
-        raise
-    _keep_gate_result(wh, source, batch, result, success=True, run_results=run_results)
-    return result.summary()
+    rows_sql = f"select {columns} from {table} where _batch_id = :b"  # in any order: no sort of the batch
+    files_sql = f"select distinct _file from {table} where _batch_id = :b order by _file"
+    # only the key column is grouped (a CTE of every column would be materialised on DuckDB)
+    shared_sql = f"""
+        with shared as (
+            select trim(both :strip from {key}) as _key from {table}
+            where _batch_id = :b and trim(both :strip from {key}) <> ''
+            group by _key having count(*) > 1
+        )
+        select {columns} from {table}
+        where _batch_id = :b and trim(both :strip from {key}) in (select _key from shared)
+        order by _file, _row
+    """
+    known = gates.KnownLeads(wh, batch) if source == "web" else None
+    newest: list[datetime] = []
+    resolved = 0
+    quarantined_at = datetime.now(UTC)
 
+    def keep(part: GateResult) -> None:
+        nonlocal resolved
+        _keep_gate_result(wh, source, batch, part.quarantine, quarantined_at)
+        if known is not None:
+            resolved += known.resolved(part.clean)
+        elif (found := gates.newest_updated_at(part.clean)) is not None:
+            newest.append(found)
 
-def _keep_gate_result(
-    wh: Warehouse, source: str, batch: str, result: GateResult, success: bool, run_results: list | None = None
-) -> None:
-    """Replace this batch's quarantined rows and validation record with `result`'s (and the run-level
-    checks' results, when they ran)."""
-    now = datetime.now(UTC)
+    failure: Exception | None = None
+    run_results: list = []
     with wh.transaction():
         wh.execute(
             "delete from ops.quarantine where source = :s and batch_id = :b and reason not like 'line is not%'",
             {"s": source, "b": batch},
         )
-        if len(result.quarantine):
-            q = result.quarantine.loc[:, ["_file", "_row", "record", "reason"]].copy()
-            q.insert(0, "source", source)
-            q.insert(1, "batch_id", batch)
-            q["quarantined_at"] = now
-            wh.load_df("ops.quarantine", q)
-        record_validation(wh, batch, result.name, success, result.summary(), result.results + list(run_results or []))
+        chunks = (_as_text(c) for c in wh.fetch_chunks(rows_sql, {"b": batch}, rows=cfg.chunk_rows))
+        shared = _as_text(wh.fetch_df(shared_sql, {"b": batch, "strip": key_strip()}))
+        try:
+            result = validate_batch(
+                source,
+                chunks,
+                shared,
+                as_of=cutoff(settings, as_of),
+                max_bad_share=cfg.max_bad_share,
+                batch=batch,
+                keep=keep,
+                files=[f for (f,) in wh.fetchall(files_sql, {"b": batch})],
+            )
+        except ValidationFailed as exc:
+            if not isinstance(exc.result, GateTotals):
+                raise
+            failure, result = exc, exc.result  # keep the evidence the message points at, then fail the run
+        if failure is None:
+            try:
+                if source == "crm":
+                    run_results = gates.raw_crm(
+                        wh, cfg, batch, result, cutoff(settings, as_of), max(newest, default=None)
+                    )
+                else:
+                    run_results = gates.raw_events(wh, cfg, batch, result, resolved)
+            except RunAnomaly as anomaly:
+                failure, run_results = anomaly, anomaly.result or []
+        record_validation(wh, batch, result.name, failure is None, result.summary(), result.results + run_results)
+    if failure is not None:
+        raise failure
+    return result.summary()
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw rows as the gates take them: object columns, missing values as None."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _keep_gate_result(wh: Warehouse, source: str, batch: str, quarantine: pd.DataFrame, at: datetime) -> None:
+    """Append quarantined rows of `batch` (one chunk's, as the gate hands them over) to ops.quarantine."""
+    if len(quarantine):
+        q = quarantine.loc[:, ["_file", "_row", "record", "reason"]].copy()
+        q.insert(0, "source", source)
+        q.insert(1, "batch_id", batch)
+        q["quarantined_at"] = at
+        wh.load_df("ops.quarantine", q)
 
 
 def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summary: dict, results: list) -> None:

@@ -7,8 +7,9 @@ SQL files are Jinja templates for dialect macros only (`sql/macros.sql`); values
 from __future__ import annotations
 
 import io
+import os
 import re
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,8 @@ import pandas as pd
 from leadflow.config import project_home
 
 Dialect = Literal["duckdb", "postgres"]
+PG_WORK_MEM = os.environ.get("LEADFLOW_PG_WORK_MEM", "256MB")  # per sort or hash of a warehouse session
+DUCKDB_MEMORY_LIMIT = os.environ.get("LEADFLOW_DUCKDB_MEMORY_LIMIT", "1GB")  # the embedded engine's own cap
 
 _STRING_OR_CODE = re.compile(r"('(?:[^']|'')*')|([^']+)", re.DOTALL)
 _BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -176,6 +179,38 @@ class Warehouse:
                 copy.write(buf.getvalue())
         return len(df)
 
+    def fetch_chunks(
+        self, sql: str, params: Mapping[str, Any] | None = None, rows: int = 100_000
+    ) -> Iterator[pd.DataFrame]:
+        """The result as DataFrames of at most `rows` rows, streamed so that memory follows `rows`, not
+        the result: Arrow record batches of a cursor of its own on DuckDB (it sees committed rows only,
+        and leaves this connection free for other statements meanwhile), a server-side cursor on
+        PostgreSQL (inside the open transaction, or one of its own). At least one frame, empty when
+        the result is."""
+        used = {k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+        if self.dialect == "duckdb":
+            cur = self._raw.cursor()
+            try:
+                reader = cur.sql(bind(sql, self.dialect), params=used or None).to_arrow_reader(rows)
+                empty = True
+                for batch in reader:
+                    empty = False
+                    yield batch.to_pandas()
+                if empty:
+                    yield reader.schema.empty_table().to_pandas()
+            finally:
+                cur.close()
+            return
+        with self.transaction(), self._raw.cursor(name=f"leadflow_chunks_{id(self):x}") as cur:
+            cur.execute(bind(sql, self.dialect), used)
+            columns = [d.name for d in cur.description]
+            empty = True
+            while batch := cur.fetchmany(rows):
+                empty = False
+                yield pd.DataFrame(batch, columns=columns)
+            if empty:
+                yield pd.DataFrame([], columns=columns)
+
     def close(self) -> None:
         self._raw.close()
 
@@ -199,12 +234,18 @@ def connect(uri: str, sql_dir: Path | None = None) -> Warehouse:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         duck = duckdb.connect(path)
         duck.execute("set timezone = 'UTC'")
+        # bounded memory on a small machine: DuckDB spills to disk past this instead of taking 80 % of RAM
+        duck.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
         return Warehouse("duckdb", duck, sql_dir)
     if parsed.scheme in {"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"}:
         import psycopg
 
         pg = psycopg.connect(uri.replace(parsed.scheme + "://", "postgresql://", 1), autocommit=True)
         pg.execute("set timezone = 'UTC'")
+        # the models are a few large set-based statements: sorts and hashes of a night's rows belong in
+        # memory, and JIT compiling each statement costs seconds and saves nothing here
+        pg.execute(f"set work_mem = '{PG_WORK_MEM}'")
+        pg.execute("set jit = off")
         return Warehouse("postgres", pg, sql_dir)
     raise ValueError(f"unsupported warehouse URI scheme {parsed.scheme!r} (use duckdb:// or postgresql://)")
 

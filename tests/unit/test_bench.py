@@ -30,3 +30,22 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
     assert int(re.search(r"scored=(\d+)", rows["full_rebuild"][5]).group(1)) > 150
     assert float(re.search(r"agreement=([0-9.]+)", rows["pandas_vs_sql"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
+
+
+def test_postgres_seeded_from_duckdb_scores_the_same_leads(tmp_path: Path, postgres_server: str) -> None:
+    # --pg-seed copy lands the first night once (DuckDB) and copies it into PostgreSQL; both then score
+    # the same leads, and the block of this scale says how PostgreSQL was seeded
+    out = tmp_path / "BENCHMARKS.md"
+    argv = ["bench", "--leads", "150", "--backends", "duckdb,postgres", "--pg-seed", "copy", "--pg", postgres_server]
+    argv += ["--steps", "full_rebuild,incremental", "--repeat", "1", "--emails", "0"]
+    assert main([*argv, "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
+
+    report = out.read_text(encoding="utf-8")
+    assert "<!-- bench:begin 150x20 " in report and "seeded from DuckDB's first night" in report
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in report.splitlines() if line.startswith("| ")]
+    scored = {(r[0], r[1]): re.search(r"scored=(\d+)", r[5]) for r in rows if r[0] in ("full_rebuild", "incremental")}
+    assert set(scored) == {(s, b) for s in ("full_rebuild", "incremental") for b in ("duckdb", "postgres")}
+    for step in ("full_rebuild", "incremental"):
+        duck, pg = scored[(step, "duckdb")], scored[(step, "postgres")]
+        assert duck and pg and int(duck.group(1)) == int(pg.group(1)) > 100
+    assert not any(r[0] == "load_validate_stage" and r[1] == "postgres" for r in rows)

@@ -337,4 +337,4 @@ def test_activity_scales_the_steady_event_rate(tmp_path: Path) -> None:
     assert busy.leads == base.leads
     assert 2.2 < busy.events / base.events < 2.5
     assert 17 < base.events / base.leads < 24  # about generate_module.BASE_EVENTS_PER_LEAD
-    assert generate_module.BASE_EVENTS_PER_LEAD == pytest.approx(base.events / base.leads, rel=0.15)
+    assert base.events / base.leads == pytest.approx(generate_module.BASE_EVENTS_PER_LEAD, rel=0.15)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ CRM_COLUMNS = (
 )
 EVENT_COLUMNS = ("event_id", "crm_id", "email", "event_type", "occurred_at", "url", "properties")
 RAW_TABLES = {"crm": "raw.crm_leads", "web": "raw.web_events"}
+TEXT_COLUMNS = {"crm": CRM_COLUMNS, "web": EVENT_COLUMNS}
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 
 
@@ -81,26 +82,41 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_crm_csv(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    """Rows of a CRM export as text (empty cells as null), and (row, record, reason) for unreadable ones."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    missing = [c for c in CRM_COLUMNS if c not in frame.columns]
-    if missing:
-        raise SchemaDriftError(
-            f"{path.name}: missing column(s) {', '.join(missing)}; "
-            f"found {', '.join(frame.columns)}. Fix the export or the column mapping."
-        )
-    frame = frame.loc[:, list(CRM_COLUMNS)].replace("", None)
-    frame.insert(len(frame.columns), "_row", range(1, len(frame) + 1))
-    return frame, []
+Piece = tuple[pd.DataFrame, list[tuple[int, str, str]]]
+"""Rows of a file as text columns with their `_row`, and (row, record, reason) for unreadable ones."""
+
+CHUNK_ROWS = 100_000
+"""Files are read (and landed) this many rows at a time, so memory follows it, not the file."""
 
 
-def read_events_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
-    """Events of a JSONL file as text columns, and (line, text, reason) for lines that are not JSON objects."""
+def read_crm_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Piece]:
+    """Rows of a CRM export as text (empty cells as null), `chunk_rows` at a time; none is unreadable."""
+    reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", chunksize=chunk_rows)
+    first = 1
+    with reader:
+        for frame in reader:
+            missing = [c for c in CRM_COLUMNS if c not in frame.columns]
+            if missing:
+                raise SchemaDriftError(
+                    f"{path.name}: missing column(s) {', '.join(missing)}; "
+                    f"found {', '.join(frame.columns)}. Fix the export or the column mapping."
+                )
+            frame = frame.loc[:, list(CRM_COLUMNS)].replace("", None)
+            frame.insert(len(frame.columns), "_row", range(first, first + len(frame)))
+            first += len(frame)
+            yield frame, []
+
+
+def read_events_jsonl(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Piece]:
+    """Events of a JSONL file as text columns, `chunk_rows` lines at a time, and (line, text, reason)
+    for lines that are not JSON objects."""
     records: list[tuple] = []
     bad: list[tuple[int, str, str]] = []
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
+            if len(records) + len(bad) >= chunk_rows:
+                yield pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object), bad
+                records, bad = [], []
             text = line.strip()
             if not text:
                 continue
@@ -120,14 +136,14 @@ def read_events_jsonl(path: Path) -> tuple[pd.DataFrame, list[tuple[int, str, st
                     number,
                 )
             )
-    return pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object), bad
+    yield pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object), bad
 
 
 class SchemaDriftError(ValueError):
     """A landed file does not have the columns the format requires."""
 
 
-READERS = {"crm": read_crm_csv, "web": read_events_jsonl}
+READERS: dict[str, Callable[[Path, int], Iterator[Piece]]] = {"crm": read_crm_csv, "web": read_events_jsonl}
 
 
 def forget_batch(wh: Warehouse, source: str, batch_id: str) -> None:
@@ -143,58 +159,115 @@ def forget_batch(wh: Warehouse, source: str, batch_id: str) -> None:
     )
 
 
-def _pending(wh: Warehouse, source: str, files: list[Path]) -> Iterator[Path]:
+def _pending(wh: Warehouse, source: str, files: list[Path], batch_id: str) -> Iterator[Path]:
+    """The files not loaded yet, and those this batch loaded before (a rerun loads them again)."""
     loaded = {
-        name for (name,) in wh.fetchall("select file_name from ops.loaded_files where source = :s", {"s": source})
+        name
+        for (name,) in wh.fetchall(
+            "select file_name from ops.loaded_files where source = :s and batch_id <> :b", {"s": source, "b": batch_id}
+        )
     }
     return (p for p in files if p.name not in loaded)
 
 
-def extract_files(wh: Warehouse, source: str, folder: Path, pattern: str, as_of: date, batch_id: str) -> LoadSummary:
-    """Land every due, not yet loaded file of `source` into `raw.*` as batch `batch_id`, atomically."""
+def _landing_table(source: str) -> str:
+    """DuckDB's scratch table for a batch on its way into `raw.*` (see `extract_files`)."""
+    return f"raw._landing_{RAW_TABLES[source].split('.', 1)[1]}"
+
+
+def extract_files(
+    wh: Warehouse,
+    source: str,
+    folder: Path,
+    pattern: str,
+    as_of: date,
+    batch_id: str,
+    chunk_rows: int = CHUNK_ROWS,
+) -> LoadSummary:
+    """Land every due, not yet loaded file of `source` into `raw.*` as batch `batch_id`, atomically.
+
+    Files are read `chunk_rows` rows at a time and landed in loads of about that many rows (small
+    files together). On PostgreSQL they go straight into `raw.*` inside the batch's transaction. On
+    DuckDB, which keeps the rows a transaction appends from Python in memory until it commits, they
+    are first committed to a scratch landing table, then moved into `raw.*` by one insert-select in
+    the batch's transaction (which DuckDB writes to disk as it goes); either way `raw.*` shows the
+    whole batch or none of it."""
     loaded_at = datetime.now(UTC)  # audit column only; never used to select data
     names, total, unreadable = [], 0, 0
-    with wh.transaction():
-        forget_batch(wh, source, batch_id)
-        for path in _pending(wh, source, due_files(folder, pattern, as_of)):
-            frame, bad = READERS[source](path)
-            frame.insert(len(frame.columns), "_batch_id", batch_id)
-            frame.insert(len(frame.columns), "_file", path.name)
-            frame.insert(len(frame.columns), "_loaded_at", loaded_at)
-            wh.load_df(RAW_TABLES[source], frame)
-            if bad:
-                wh.load_df(
-                    "ops.quarantine",
-                    pd.DataFrame(
-                        [
-                            {
-                                "source": source,
-                                "batch_id": batch_id,
-                                "_file": path.name,
-                                "_row": row,
-                                "record": record,
-                                "reason": reason,
-                                "quarantined_at": loaded_at,
-                            }
-                            for row, record, reason in bad
-                        ]
-                    ),
+    waiting: list[pd.DataFrame] = []
+    unreadable_rows: list[dict] = []
+    loaded_files: list[dict] = []
+    staged = wh.dialect == "duckdb"
+    target = _landing_table(source) if staged else RAW_TABLES[source]
+
+    def land() -> None:
+        if waiting:
+            wh.load_df(target, pd.concat(waiting, ignore_index=True))
+            waiting.clear()
+
+    def read_files() -> None:
+        nonlocal total, unreadable
+        for path in _pending(wh, source, due_files(folder, pattern, as_of), batch_id):
+            rows = bad_rows = 0
+            for frame, bad in READERS[source](path, chunk_rows):
+                # Arrow-backed text: DuckDB holds rows appended from Python objects at about twice the memory
+                frame = frame.astype(dict.fromkeys(TEXT_COLUMNS[source], "str"))
+                frame.insert(len(frame.columns), "_batch_id", batch_id)
+                frame.insert(len(frame.columns), "_file", path.name)
+                frame.insert(len(frame.columns), "_loaded_at", loaded_at)
+                waiting.append(frame)
+                if sum(len(f) for f in waiting) >= chunk_rows:
+                    land()
+                unreadable_rows.extend(
+                    {
+                        "source": source,
+                        "batch_id": batch_id,
+                        "_file": path.name,
+                        "_row": row,
+                        "record": record,
+                        "reason": reason,
+                        "quarantined_at": loaded_at,
+                    }
+                    for row, record, reason in bad
                 )
-            wh.execute(
-                "insert into ops.loaded_files (source, file_name, batch_id, row_count, sha256, loaded_at) "
-                "values (:source, :file_name, :batch_id, :row_count, :sha256, :loaded_at)",
+                rows += len(frame)
+                bad_rows += len(bad)
+            loaded_files.append(
                 {
                     "source": source,
                     "file_name": path.name,
                     "batch_id": batch_id,
-                    "row_count": len(frame) + len(bad),
+                    "row_count": rows + bad_rows,
                     "sha256": _sha256(path),
                     "loaded_at": loaded_at,
-                },
+                }
             )
             names.append(path.name)
-            total += len(frame)
-            unreadable += len(bad)
+            total += rows
+            unreadable += bad_rows
+        land()
+
+    def record_files() -> None:
+        if unreadable_rows:
+            wh.load_df("ops.quarantine", pd.DataFrame(unreadable_rows))
+        if loaded_files:
+            wh.load_df("ops.loaded_files", pd.DataFrame(loaded_files))
+
+    if not staged:
+        with wh.transaction():
+            forget_batch(wh, source, batch_id)
+            read_files()
+            record_files()
+    else:
+        wh.execute(f"create or replace table {target} as select * from {RAW_TABLES[source]} limit 0")
+        try:
+            read_files()
+            with wh.transaction():
+                forget_batch(wh, source, batch_id)
+                wh.execute(f"insert into {RAW_TABLES[source]} select * from {target}")
+                record_files()
+        finally:
+            wh.execute(f"drop table if exists {target}")
     return LoadSummary(
         source,
         batch_id,

@@ -8,13 +8,15 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from leadflow.validation import checks
 from leadflow.validation.checks import RunAnomaly
 from leadflow.validation.settings import ValidationSettings
 
 if TYPE_CHECKING:
-    from leadflow.validation.raw import GateResult
+    from leadflow.validation.raw import GateTotals
     from leadflow.warehouse import Warehouse
 
 
@@ -46,11 +48,17 @@ def previous_rows(wh: Warehouse, validation: str, batch: str) -> tuple[str, int]
     return (str(previous_batch), int(rows)) if rows is not None else None
 
 
-def raw_crm(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateResult, cutoff: datetime) -> list[dict]:
-    """Volume against the previous batch and freshness of the clean rows' newest updated_at."""
-    updated = pd.to_datetime(result.clean["updated_at"], utc=True, format="ISO8601")
+def newest_updated_at(clean: pd.DataFrame) -> datetime | None:
+    """The newest updated_at of clean CRM rows (a chunk's or a batch's), if any."""
+    updated = pd.to_datetime(clean["updated_at"], utc=True, format="ISO8601")
     newest = updated.max() if len(updated) else None
-    newest = None if newest is None or pd.isna(newest) else newest.to_pydatetime()
+    return None if newest is None or pd.isna(newest) else newest.to_pydatetime()
+
+
+def raw_crm(
+    wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateTotals, cutoff: datetime, newest: datetime | None
+) -> list[dict]:
+    """Volume against the previous batch and freshness of the clean rows' `newest` updated_at."""
     params = checks.raw_crm_parameters(
         cfg,
         batch=batch,
@@ -64,13 +72,25 @@ def raw_crm(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateResu
     return checks.check_frame(checks.RAW_CRM, frame, params, where=f"batch {batch}")
 
 
-def raw_events(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateResult) -> list[dict]:
-    """The share of the batch's valid events that resolve to a lead (in core.leads or this CRM batch)."""
-    known = wh.fetch_df(wh.model_sql("validation/known_leads.sql"), {"batch_id": batch})
-    clean = result.clean
-    by_id = clean["crm_id"].isin(set(known["crm_id"].dropna()))
-    by_email = clean["email"].isin(set(known["email"].dropna()))
-    params = checks.resolution_parameters(cfg, events=len(clean), resolved=int((by_id | by_email).sum()))
+class KnownLeads:
+    """Every crm_id and email an event of a batch can resolve to (in core.leads or the batch's CRM rows)."""
+
+    def __init__(self, wh: Warehouse, batch: str) -> None:
+        known = wh.fetch_df(wh.model_sql("validation/known_leads.sql"), {"batch_id": batch})
+        # Arrow sets, built once: pandas would rebuild one from a Python set for every chunk.
+        self.crm_ids = pa.array(known["crm_id"].dropna().unique().astype(str), type=pa.string())
+        self.emails = pa.array(known["email"].dropna().unique().astype(str), type=pa.string())
+
+    def resolved(self, clean: pd.DataFrame) -> int:
+        """How many of these clean events resolve to a known lead, by crm_id or email."""
+        by_id = pc.is_in(pa.array(clean["crm_id"], type=pa.string(), from_pandas=True), value_set=self.crm_ids)
+        by_email = pc.is_in(pa.array(clean["email"], type=pa.string(), from_pandas=True), value_set=self.emails)
+        return int(pc.sum(pc.or_(by_id, by_email)).as_py() or 0)
+
+
+def raw_events(wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateTotals, resolved: int) -> list[dict]:
+    """The share of the batch's valid events (`result.clean`) that resolve to a lead (`resolved`)."""
+    params = checks.resolution_parameters(cfg, events=result.clean, resolved=resolved)
     return checks.check_frame(checks.RAW_EVENTS, checks.resolution_frame(params), params, where=f"batch {batch}")
 
 

@@ -282,6 +282,46 @@ def describe_result(r: Any) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Counts:
+    """A column-map expectation's counts on one chunk of a batch: they add up over the chunks."""
+
+    element_count: int
+    unexpected_count: int
+    missing_count: int | None
+    """None when GX does not count missing values apart (then the percent is of every element)."""
+
+    @classmethod
+    def of(cls, r: Any) -> Counts:
+        res = r.result
+        missing = res.get("missing_count")
+        return cls(int(res.get("element_count") or 0), int(res.get("unexpected_count") or 0), missing)
+
+    def __add__(self, other: Counts) -> Counts:
+        missing = None if self.missing_count is None else self.missing_count + (other.missing_count or 0)
+        return Counts(self.element_count + other.element_count, self.unexpected_count + other.unexpected_count, missing)
+
+
+def with_counts(item: dict, total: Counts) -> dict:
+    """`item` (one chunk's `describe_result`) with the counts, percent and success of the whole batch,
+    computed from `total` as GX computes them for one batch (`_format_map_output`, no `mostly`)."""
+    nonnull = None if total.missing_count is None else total.element_count - total.missing_count
+    percent: float | None = None
+    if total.element_count > 0:
+        if nonnull is None:
+            percent = total.unexpected_count / total.element_count * 100
+        elif nonnull > 0:
+            percent = total.unexpected_count / nonnull * 100
+    vacuous = total.element_count == 0 or nonnull == 0
+    return {
+        **item,
+        "success": vacuous or total.unexpected_count == 0,
+        "element_count": total.element_count,
+        "unexpected_count": total.unexpected_count,
+        "details": {**item["details"], "unexpected_percent": percent},
+    }
+
+
 def jsonable(value: Any) -> Any:
     """`value` with datetimes, numpy values, NaN/NaT and sets turned into plain JSON values."""
     if isinstance(value, Mapping):

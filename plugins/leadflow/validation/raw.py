@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -43,7 +43,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from leadflow.validation import gx
 from leadflow.validation.gx import Expect, ValidationFailed
 
-__all__ = ["GateResult", "ValidationFailed", "validate_raw_crm", "validate_raw_events"]
+__all__ = ["GateResult", "GateTotals", "ValidationFailed", "validate_batch", "validate_raw_crm", "validate_raw_events"]
 
 CRM_COLUMNS = (
     "crm_id", "email", "first_name", "last_name", "company", "industry", "employee_count",
@@ -79,9 +79,39 @@ _SPECIAL_USE_RE = "(?:^|\\.)(?:" + "|".join(re.escape(d) for d in SPECIAL_USE_DO
 
 
 @dataclass(frozen=True)
+class GateTotals:
+    """The outcome of one raw gate over a whole batch, as counts: every input row is clean,
+    quarantined, or an exact duplicate (a later identical copy of a kept row)."""
+
+    name: str
+    clean: int
+    quarantined: int
+    results: list[dict]
+    exact_duplicates: int = 0
+    unexpected_columns: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return self.clean + self.quarantined + self.exact_duplicates
+
+    def summary(self) -> dict:
+        """Counts for logs and XCom; `by_reason` counts rows per failed check (a row can fail two)."""
+        by_reason = {r["label"]: r["unexpected_count"] for r in self.results if r["unexpected_count"]}
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "clean": self.clean,
+            "quarantined": self.quarantined,
+            "exact_duplicates": self.exact_duplicates,
+            "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "unexpected_columns": list(self.unexpected_columns),
+        }
+
+
+@dataclass(frozen=True)
 class GateResult:
-    """The outcome of one raw gate: every input row is in `clean`, in `quarantine`, or counted in
-    `exact_duplicates` (a later identical copy of a kept row)."""
+    """The outcome of one raw gate with its rows: every input row is in `clean`, in `quarantine`,
+    or counted in `exact_duplicates` (a later identical copy of a kept row)."""
 
     name: str
     clean: pd.DataFrame
@@ -91,21 +121,23 @@ class GateResult:
     unexpected_columns: tuple[str, ...] = ()
 
     @property
+    def totals(self) -> GateTotals:
+        return GateTotals(
+            self.name,
+            len(self.clean),
+            len(self.quarantine),
+            self.results,
+            self.exact_duplicates,
+            self.unexpected_columns,
+        )
+
+    @property
     def rows(self) -> int:
-        return len(self.clean) + len(self.quarantine) + self.exact_duplicates
+        return self.totals.rows
 
     def summary(self) -> dict:
         """Counts for logs and XCom; `by_reason` counts rows per failed check (a row can fail two)."""
-        by_reason = {r["label"]: r["unexpected_count"] for r in self.results if r["unexpected_count"]}
-        return {
-            "name": self.name,
-            "rows": self.rows,
-            "clean": len(self.clean),
-            "quarantined": len(self.quarantine),
-            "exact_duplicates": self.exact_duplicates,
-            "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "unexpected_columns": list(self.unexpected_columns),
-        }
+        return self.totals.summary()
 
 
 # --- rules -------------------------------------------------------------------------------------
@@ -507,6 +539,15 @@ EVENTS_GATE = _Gate(
     lambda norm, chk: _first_wins(norm, "event_id"),
 )
 GATES = (CRM_GATE, EVENTS_GATE)
+KEYS = {g.source: g.key for g in GATES}
+"""The column each source's duplicates are judged by ('crm' -> crm_id, 'web' -> event_id)."""
+
+
+@cache
+def key_strip() -> str:
+    """Every character `str.strip()` removes: SQL's `trim(both <these> from key)` trims a key exactly
+    as the gate does, so a query can find the rows whose key another row shares."""
+    return "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 
 
 @cache
@@ -543,40 +584,81 @@ def _records(rows: pd.DataFrame) -> list[str]:
     return [json.dumps(r, ensure_ascii=False, default=str) for r in data.to_dict("records")]
 
 
-def _run_gate(gate: _Gate, df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None) -> GateResult:
-    if as_of.tzinfo is None or as_of.utcoffset() is None:
-        raise ValueError(f"{gate.name}: as_of must be timezone-aware, got {as_of!r}")
-    batch = batch or _batch_name(df)
-    unexpected = _check_schema(gate, df, batch)
-    raw = df.reset_index(drop=True)
-    frames = gate.frames(raw)
-    norm, chk = frames.norm, frames.chk
+def _shares_key(gate: _Gate, df: pd.DataFrame) -> np.ndarray:
+    """Per row of `df`, whether another row has the same (normalised) key."""
+    key = _text(df[gate.key]).str.strip()
+    return (key.notna() & key.duplicated(keep=False)).to_numpy(dtype=bool)
 
+
+def _judge_duplicates(gate: _Gate, rows: pd.DataFrame, unexpected: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(an exact copy of an earlier row?, why it loses to another row or None) per row of `rows`: the
+    part of a gate that needs the whole batch. `rows` are in batch order and hold every row of the
+    batch whose key another row shares (other rows may come along; they are judged unique)."""
+    rows = rows.reset_index(drop=True)
+    frames = gate.frames(rows)
+    norm, chk = frames.norm, frames.chk
     # Exact copies (same normalised content, any file or row) of an earlier row are dropped and
-    # counted; everything after this sees one row per distinct record.
+    # counted; the duplicate rule sees one row per distinct record.
     content = list(gate.columns) + list(unexpected)
     same_key = norm[gate.key].notna() & norm[gate.key].duplicated(keep=False)
-    copy = same_key & norm[same_key].duplicated(subset=content, keep="first").reindex(norm.index, fill_value=False)
-    exact_duplicates = int(copy.sum())
-    if exact_duplicates:
-        raw, norm, chk = (x[~copy].reset_index(drop=True) for x in (raw, norm, chk))
-    chk[f"_{gate.key}_unique_problem"] = gate.duplicates(norm, chk)
+    later = norm[same_key].duplicated(subset=content, keep="first").reindex(norm.index, fill_value=False)
+    copy = (same_key & later).to_numpy(dtype=bool)
+    problem = np.full(len(rows), None, dtype=object)
+    kept = ~copy
+    problem[kept] = gate.duplicates(norm[kept].reset_index(drop=True), chk[kept].reset_index(drop=True)).to_numpy()
+    return copy, problem
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One chunk's outcome, and the GX counts of each rule on it (they add up over chunks)."""
+
+    result: GateResult
+    counts: list[gx.Counts]
+
+
+def _check_chunk(
+    gate: _Gate,
+    raw: pd.DataFrame,
+    copy: np.ndarray,
+    problem: np.ndarray,
+    *,
+    as_of: datetime,
+    unexpected: tuple[str, ...],
+    file_order: Mapping[str, int] | None,
+) -> _Part:
+    """The row-level checks on one chunk of a batch, given what the whole batch says about its
+    duplicates: `copy` (dropped, counted) and `problem` (why a row loses to another, or None).
+    Samples are the chunk's first failing rows: in chunk order, or by (`file_order`, _row)."""
+    columns = list(raw.columns)
+    kept = ~copy
+    raw = raw[kept].reset_index(drop=True)
+    frames = gate.frames(raw)
+    norm, chk = frames.norm, frames.chk
+    chk[f"_{gate.key}_unique_problem"] = problem[kept]
 
     result = gx.run(gate.name, chk, _suite(gate.name), parameters={"as_of": as_of})
     by_check = {gx.check_of(r): r for r in result.results}
 
     reasons: list[pd.DataFrame] = []
     results: list[dict] = []
+    counts: list[gx.Counts] = []
     for order, rule in enumerate(gate.rules):
         r = by_check[rule.expect.check]
         positions = np.asarray(r.result.get("unexpected_index_list") or [], dtype=np.int64)
+        first = positions[:5]
+        if file_order is not None and len(positions):
+            failing = raw.take(positions)
+            ranks = failing["_file"].astype(str).map(file_order).to_numpy(dtype=np.int64)
+            first = positions[np.lexsort((failing["_row"].to_numpy(dtype=np.int64), ranks))[:5]]
         item = gx.describe_result(r)
         item |= {"column": rule.column, "label": rule.label}
         item["details"]["sample"] = [
             {"_file": str(f), "_row": int(n), "value": gx.jsonable(v)}
-            for f, n, v in raw.loc[positions[:5], ["_file", "_row", rule.column]].itertuples(index=False)
+            for f, n, v in raw.loc[first, ["_file", "_row", rule.column]].itertuples(index=False)
         ]
         results.append(item)
+        counts.append(gx.Counts.of(r))
         if len(positions):
             values = raw[rule.column].take(positions)
             helper = chk[rule.helper].take(positions) if rule.helper else None
@@ -600,38 +682,169 @@ def _run_gate(gate: _Gate, df: pd.DataFrame, *, as_of: datetime, max_bad_share: 
             "reason": pd.Series(why.to_numpy(), index=quarantined.index, dtype="str"),
         }
     ).reset_index(drop=True)
-    clean = norm.loc[~bad, list(df.columns)].reset_index(drop=True)
-    gate_result = GateResult(gate.name, clean, quarantine, results, exact_duplicates, unexpected)
+    clean = norm.loc[~bad, columns].reset_index(drop=True)
+    return _Part(GateResult(gate.name, clean, quarantine, results, int(copy.sum()), unexpected), counts)
 
-    rows = gate_result.rows
-    if rows and len(quarantine) / rows > max_bad_share:
-        top = list(gate_result.summary()["by_reason"].items())[:3]
+
+def _check_chunks(
+    gate: _Gate,
+    chunks: Iterable[tuple[pd.DataFrame, np.ndarray, np.ndarray]],
+    *,
+    as_of: datetime,
+    unexpected: tuple[str, ...],
+    keep: Callable[[GateResult], None],
+    file_order: Mapping[str, int] | None = None,
+) -> GateTotals:
+    """Check (chunk, copy, problem) triples, hand each chunk's outcome to `keep`, and return the
+    totals: counts add up, each rule's sample is the batch's first five failing rows (chunks in batch
+    order, or in any order with `file_order`, the rank of each file in batch order)."""
+    results: list[dict] = []
+    counts: list[gx.Counts] = []
+    clean = quarantined = copies = 0
+    for raw, copy, problem in chunks:
+        part = _check_chunk(gate, raw, copy, problem, as_of=as_of, unexpected=unexpected, file_order=file_order)
+        keep(part.result)
+        clean += len(part.result.clean)
+        quarantined += len(part.result.quarantine)
+        copies += part.result.exact_duplicates
+        if not results:
+            results, counts = part.result.results, part.counts
+            continue
+        for item, more in zip(results, part.result.results, strict=True):
+            sample = item["details"]["sample"] + more["details"]["sample"]
+            if file_order is not None:
+                sample.sort(key=lambda s: (file_order[s["_file"]], s["_row"]))
+            item["details"]["sample"] = sample[:5]
+        counts = [a + b for a, b in zip(counts, part.counts, strict=True)]
+    results = [gx.with_counts(item, c) for item, c in zip(results, counts, strict=True)]
+    return GateTotals(gate.name, clean, quarantined, results, copies, unexpected)
+
+
+def _check_share(gate: _Gate, totals: GateTotals, max_bad_share: float, batch: str, result: Any) -> None:
+    """Raise ValidationFailed (carrying `result`) when more than `max_bad_share` of the rows is quarantined."""
+    rows = totals.rows
+    if rows and totals.quarantined / rows > max_bad_share:
+        top = list(totals.summary()["by_reason"].items())[:3]
         raise ValidationFailed(
-            f"{gate.name}: {len(quarantine):,} of {rows:,} rows ({100 * len(quarantine) / rows:.1f} %) "
+            f"{gate.name}: {totals.quarantined:,} of {rows:,} rows ({100 * totals.quarantined / rows:.1f} %) "
             f"failed validation, limit {100 * max_bad_share:.1f} %; top reasons: "
             f"{', '.join(f'{label} ({n:,})' for label, n in top)}; see ops.quarantine for batch {batch}",
-            result=gate_result,
+            result=result,
         )
-    return gate_result
+
+
+def _check_as_of(gate: _Gate, as_of: datetime) -> None:
+    if as_of.tzinfo is None or as_of.utcoffset() is None:
+        raise ValueError(f"{gate.name}: as_of must be timezone-aware, got {as_of!r}")
+
+
+def _run_gate(
+    gate: _Gate,
+    df: pd.DataFrame,
+    *,
+    as_of: datetime,
+    max_bad_share: float,
+    batch: str | None,
+    chunk_rows: int | None = None,
+) -> GateResult:
+    _check_as_of(gate, as_of)
+    batch = batch or _batch_name(df)
+    unexpected = _check_schema(gate, df, batch)
+    raw = df.reset_index(drop=True)
+    copy = np.zeros(len(raw), dtype=bool)
+    problem = np.full(len(raw), None, dtype=object)
+    shared = _shares_key(gate, raw)
+    if shared.any():
+        copy[shared], problem[shared] = _judge_duplicates(gate, raw[shared], unexpected)
+    size = chunk_rows or max(len(raw), 1)
+    chunks = (
+        (raw.iloc[start : start + size], copy[start : start + size], problem[start : start + size])
+        for start in range(0, max(len(raw), 1), size)
+    )
+    parts: list[GateResult] = []
+    totals = _check_chunks(gate, chunks, as_of=as_of, unexpected=unexpected, keep=parts.append)
+    result = GateResult(
+        gate.name,
+        pd.concat([p.clean for p in parts], ignore_index=True),
+        pd.concat([p.quarantine for p in parts], ignore_index=True),
+        totals.results,
+        totals.exact_duplicates,
+        unexpected,
+    )
+    _check_share(gate, totals, max_bad_share, batch, result)
+    return result
 
 
 def validate_raw_crm(
-    df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None = None
+    df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None = None, chunk_rows: int | None = None
 ) -> GateResult:
     """Split a raw CRM batch into clean and quarantined rows (see the module docstring).
 
     Raises ValidationFailed when columns are missing or more than `max_bad_share` of the rows is
     quarantined; the exception's `result` is the GateResult, so the caller can still record the
-    quarantine. `batch` names the batch in messages (by default, its file names).
+    quarantine. `batch` names the batch in messages (by default, its file names). `chunk_rows`
+    checks the rows that many at a time (the result is the same).
     """
-    return _run_gate(CRM_GATE, df, as_of=as_of, max_bad_share=max_bad_share, batch=batch)
+    return _run_gate(CRM_GATE, df, as_of=as_of, max_bad_share=max_bad_share, batch=batch, chunk_rows=chunk_rows)
 
 
 def validate_raw_events(
-    df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None = None
+    df: pd.DataFrame, *, as_of: datetime, max_bad_share: float, batch: str | None = None, chunk_rows: int | None = None
 ) -> GateResult:
     """Split a raw web-event batch into clean and quarantined rows; raises like `validate_raw_crm`."""
-    return _run_gate(EVENTS_GATE, df, as_of=as_of, max_bad_share=max_bad_share, batch=batch)
+    return _run_gate(EVENTS_GATE, df, as_of=as_of, max_bad_share=max_bad_share, batch=batch, chunk_rows=chunk_rows)
+
+
+def validate_batch(
+    source: str,
+    chunks: Iterable[pd.DataFrame],
+    shared_keys: pd.DataFrame,
+    *,
+    as_of: datetime,
+    max_bad_share: float,
+    batch: str,
+    keep: Callable[[GateResult], None],
+    files: Sequence[str],
+) -> GateTotals:
+    """The raw gate of `source` ('crm' or 'web') over a batch too large for memory: the same
+    outcome as `validate_raw_crm` / `validate_raw_events` on the whole batch in (_file, _row)
+    order, as totals.
+
+    `files` are the batch's files in batch order. `chunks` is the batch in any order (no sort of
+    the whole batch is needed), at least one frame (empty when the batch is); each
+    chunk's clean and quarantined rows go to `keep` as soon as they are checked, so memory follows
+    the chunk size. `shared_keys` holds, in batch order, every row of the batch whose key
+    (`KEYS[source]`, trimmed as `key_strip()` says) another row shares: duplicates are judged on
+    them, and matched to the chunks' rows by (_file, _row), unique within a batch. Raises like
+    `validate_raw_crm`, with the GateTotals as the exception's `result`, after every chunk is kept.
+    """
+    gate = next(g for g in GATES if g.source == source)
+    _check_as_of(gate, as_of)
+    unexpected = _check_schema(gate, shared_keys, batch)
+    judged = shared_keys.reset_index(drop=True)
+    copy, problem = _judge_duplicates(gate, judged, unexpected)
+    marked = pd.MultiIndex.from_arrays([judged["_file"].astype(str), judged["_row"].astype("int64")])
+    if not marked.is_unique:
+        raise ValueError(f"{gate.name}: (_file, _row) is not unique in batch {batch}")
+
+    def marks() -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray]]:
+        for chunk in chunks:
+            if list(chunk.columns) != list(shared_keys.columns):
+                raise ValueError(f"{gate.name}: a chunk's columns differ from the shared keys' in batch {batch}")
+            chunk = chunk.reset_index(drop=True)
+            at = marked.get_indexer(
+                pd.MultiIndex.from_arrays([chunk["_file"].astype(str), chunk["_row"].astype("int64")])
+            )
+            found = at >= 0
+            chunk_copy = np.zeros(len(chunk), dtype=bool)
+            chunk_problem = np.full(len(chunk), None, dtype=object)
+            chunk_copy[found], chunk_problem[found] = copy[at[found]], problem[at[found]]
+            yield chunk, chunk_copy, chunk_problem
+
+    file_order = {str(f): rank for rank, f in enumerate(files)}
+    totals = _check_chunks(gate, marks(), as_of=as_of, unexpected=unexpected, keep=keep, file_order=file_order)
+    _check_share(gate, totals, max_bad_share, batch, totals)
+    return totals
 
 
 # --- the suites in gx/ ---------------------------------------------------------------------------

@@ -18,6 +18,8 @@ class ValidationSettings(BaseModel):
 
     max_bad_share: float = Field(0.05, ge=0, le=1)
     """A run fails when more than this share of a raw batch's rows is quarantined."""
+    chunk_rows: int = Field(100_000, ge=1)
+    """Raw gates check a batch this many rows at a time: their memory follows it, not the batch size."""
     freshness_max_age_hours: float = Field(72, gt=0)
     """Raw CRM: the newest updated_at must be at most this many hours before the run's cutoff."""
     volume_spike_factor: float = Field(10, gt=1)
