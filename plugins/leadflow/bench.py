@@ -1,7 +1,7 @@
 """`leadflow bench`: time the nightly steps, a hand-written pandas scoring baseline and render+send.
 
 Each measured step runs in a fresh Python subprocess (`python -m leadflow.bench STEP-JSON`), so its
-peak RSS (from `os.wait4`) is that step's alone; a figure is the median of `--repeat` runs.
+peak RSS (VmHWM, reported by the child itself) is that step's alone; a figure is the median of `--repeat` runs.
 """
 
 from __future__ import annotations
@@ -289,7 +289,8 @@ def run_step(spec: dict) -> dict:
 
 
 def measure(spec: dict, timeout: float = STEP_TIMEOUT) -> tuple[dict, float]:
-    """Run one step in a fresh interpreter; its result and its peak RSS in MiB (from wait4)."""
+    """Run one step in a fresh interpreter; its result and its peak RSS in MiB (as the child saw it,
+    else from wait4)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "leadflow.bench", json.dumps(spec)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -309,7 +310,23 @@ def measure(spec: dict, timeout: float = STEP_TIMEOUT) -> tuple[dict, float]:
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{spec['step']} exited {proc.returncode}: {' | '.join(tail)}")
-    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    peak = result.pop("peak_rss_mib", None)
+    return result, float(peak) if peak is not None else usage.ru_maxrss / 1024
+
+
+def own_peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: its own memory since exec, not the parent's at fork time, which
+    wait4's ru_maxrss can carry on Linux) or that of any child it waited for, whichever is larger."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    try:
+        status = Path("/proc/self/status").read_text()
+        own = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return round(max(own, children), 1)
 
 
 def _machine() -> dict[str, str]:
@@ -571,7 +588,7 @@ def _header(args: argparse.Namespace, machine: dict[str, str]) -> list[str]:
         f"- versions: {machine['versions']}" + (f", {machine['pg']}" if machine.get("pg") else ""),
         f"- command: `{args.command_line}`",
         "- each figure: median of the runs shown, each run in a fresh subprocess; peak RSS is the largest "
-        "ru_maxrss of those runs (target ≤ 1.5 GiB = 1,536 MiB)",
+        "per-process peak (VmHWM, or a waited-for child's) of those runs (target ≤ 1.5 GiB = 1,536 MiB)",
     ]
 
 
@@ -703,4 +720,5 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_step(json.loads(sys.argv[1])), default=str))
+    outcome = run_step(json.loads(sys.argv[1]))
+    print(json.dumps({**outcome, "peak_rss_mib": own_peak_rss_mib()}, default=str))
