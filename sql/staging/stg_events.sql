@@ -1,6 +1,12 @@
 -- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email.
 delete from core.events where _batch_id = :batch_id;
 
+{% if dialect == 'postgres' -%}
+-- after the anti-join with core.events PostgreSQL expects one row and loops over every lead's email
+-- for each event (minutes at a million leads); hash joins are right for a whole batch
+set local enable_nestloop = off;
+{%- endif %}
+
 insert into core.events
 with
 

@@ -258,6 +258,9 @@ def extract_files(
             forget_batch(wh, source, batch_id)
             read_files()
             record_files()
+            # a million new rows the planner has not seen: without fresh statistics it plans the
+            # batch's validation queries for one row (nested loops over the whole batch)
+            wh.execute(f"analyze {RAW_TABLES[source]}")
     else:
         wh.execute(f"create or replace table {target} as select * from {RAW_TABLES[source]} limit 0")
         try:
