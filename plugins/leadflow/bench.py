@@ -500,13 +500,13 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     copied = seed_postgres(seed_file, uri, scratch)
                     data["pg_seed"] = {"seconds": round(time.perf_counter() - t0, 1), "rows": sum(copied.values())}
                     print(f"  postgres seeded from DuckDB's first night: {data['pg_seed']}", file=sys.stderr)
-                elif "load" in args.steps or backend == "duckdb" or args.pg_seed != "copy":
-                    # once: the first night lands every file of the window
-                    _record(
-                        figures,
-                        Figure("load_validate_stage", backend),
-                        {**spec, "step": "load", "as_of": base.isoformat()},
-                        1,
+                else:  # once: the first night lands every file of the window (every later step needs it)
+                    figures.append(
+                        _record(
+                            Figure("load_validate_stage", backend),
+                            {**spec, "step": "load", "as_of": base.isoformat()},
+                            1,
+                        )
                     )
                 if backend == "duckdb" and "postgres" in args.backends and args.pg_seed == "copy":
                     seed_file = scratch / "seed.duckdb"
@@ -516,12 +516,8 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     steps.append(("pandas_vs_sql", base))
                 for step, as_of in steps:
                     if step in args.steps:
-                        _record(
-                            figures,
-                            Figure(step, backend),
-                            {**spec, "step": step, "as_of": as_of.isoformat()},
-                            args.repeat,
-                        )
+                        spec_step = {**spec, "step": step, "as_of": as_of.isoformat()}
+                        figures.append(_record(Figure(step, backend), spec_step, args.repeat))
             finally:
                 if backend == "postgres":
                     _pg_database(args.pg, f"leadflow_bench_{token}", create=False)
@@ -532,31 +528,30 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
     return figures, data
 
 
-def _record(figures: list[Figure], fig: Figure, spec: dict, repeat: int) -> None:
-    """Measure `spec` `repeat` times into `fig` (a failed run is reported; the other steps still run)."""
-    figures.append(fig)
+def _record(fig: Figure, spec: dict, repeat: int) -> Figure:
+    """Measure `spec` `repeat` times into `fig`, and return it (a failed run is reported and ends the
+    repeats; the other steps still run)."""
     for _ in range(repeat):
         try:
             result, rss = measure(spec)
         except Exception as exc:
             fig.error = str(exc)[:300]
             print(f"  {fig.backend:<8} {fig.step:<20} FAILED: {fig.error}", file=sys.stderr)
-            return
+            return fig
         fig.seconds.append(float(result.pop("seconds")))
         fig.rss_mib.append(rss)
         fig.extra = result
         fig.extras.append(result)
         print(f"  {fig.backend:<8} {fig.step:<20} {fig.seconds[-1]:8.2f} s  {rss:7.0f} MiB  {result}", file=sys.stderr)
+    return fig
 
 
 def run_emails(args: argparse.Namespace, count: int) -> Figure:
     """Render + send `count` emails to the local SendGrid server, `--repeat` times."""
     landing = Path(tempfile.mkdtemp(prefix="leadflow-bench-emails-"))
     try:
-        fig = Figure("render_send", "sendgrid-local")
         spec = {"landing": str(landing), "step": "render_send", "as_of": END_DATE.isoformat(), "emails": count}
-        _record([], fig, spec, args.repeat)
-        return fig
+        return _record(Figure("render_send", "sendgrid-local"), spec, args.repeat)
     finally:
         shutil.rmtree(landing, ignore_errors=True)
 
