@@ -58,12 +58,19 @@ def create_schemas(wh: Warehouse, settings: Settings | None = None, as_of: date 
 def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
     """Land the source's due files into `raw.*` as this run's batch."""
     cfg = getattr(settings.sources, source)
+    if source == "crm":
+        _crm_batch_changes(wh, batch_id(as_of))
     if not isinstance(cfg, FileSourceConfig):
         from leadflow.crm.sql import extract_sql_crm  # only needed for a SQL CRM
 
         return extract_sql_crm(wh, settings, cfg, as_of, batch_id(as_of))
     summary = extract_files(wh, source, settings.path(cfg.path), cfg.pattern, as_of, batch_id(as_of))
     return asdict(summary)
+
+
+def _crm_batch_changes(wh: Warehouse, batch: str) -> None:
+    """The raw rows or the quarantine of CRM batch `batch` may change: staging merges it again."""
+    wh.execute("delete from core.leads_batches where _batch_id = :b", {"b": batch})
 
 
 def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
@@ -114,6 +121,8 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
             "delete from ops.quarantine where source = :s and batch_id = :b and reason not like 'line is not%'",
             {"s": source, "b": batch},
         )
+        if source == "crm":
+            _crm_batch_changes(wh, batch)
         chunks = (_as_text(c) for c in wh.fetch_chunks(rows_sql, {"b": batch}, rows=cfg.chunk_rows))
         shared = _as_text(wh.fetch_df(shared_sql, {"b": batch, "strip": key_strip()}))
         try:
@@ -182,12 +191,16 @@ def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summa
 
 
 def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """Rebuild `core.leads` and resolve this batch's events into `core.events`."""
+    """Merge the CRM batches not staged yet into `core.leads` (a rebuild from every raw row when a
+    current record came from one of them) and resolve this batch's events into `core.events`."""
     params = model_params(settings, as_of, batch_id=batch_id(as_of), default_timezone=settings.timezone)
-    wh.run_model("staging/stg_leads.sql", params)
+    with wh.transaction():
+        full = bool(wh.scalar(wh.model_sql("staging/leads_rebuild_needed.sql")))
+        wh.run_model("staging/stg_leads.sql", params, full=full)
     wh.run_model("staging/stg_events.sql", params)
     return {
         "leads": wh.scalar("select count(*) from core.leads"),
+        "leads_rebuilt": full,
         "events_in_batch": wh.scalar("select count(*) from core.events where _batch_id = :b", {"b": batch_id(as_of)}),
     }
 

@@ -23,7 +23,20 @@ create table if not exists core.leads (
     bant_timeline boolean,
     crm_status text not null,
     created_at timestamptz,
-    updated_at timestamptz
+    updated_at timestamptz,
+    _batch_id text,
+    _file text,
+    _row integer
+);
+
+-- the raw record each lead came from (warehouses staged before it was kept rebuild once: null batch)
+alter table core.leads add column if not exists _batch_id text;
+alter table core.leads add column if not exists _file text;
+alter table core.leads add column if not exists _row integer;
+
+-- the raw CRM batches merged into core.leads; extracting or validating a batch again removes its row
+create table if not exists core.leads_batches (
+    _batch_id text primary key
 );
 
 -- On DuckDB core.events carries no index: a first night of 50M events would hold two ART indexes

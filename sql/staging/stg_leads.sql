@@ -1,17 +1,41 @@
--- core.leads: one row per CRM lead (latest record per crm_id wins), from every valid raw row.
-delete from core.leads;
+-- core.leads: one row per CRM lead, the latest valid raw record per crm_id (newest updated_at, then
+-- the latest batch, file and row), with the batch, file and row it came from.
+--
+-- `full`: rebuilt from every valid raw row. Otherwise merged: every valid row of the batches not staged
+-- yet (core.leads_batches) competes with the lead's current record, by the same order. The merge costs
+-- one night's rows, not the whole history, and gives the full result as long as no current record
+-- came from a batch not staged yet (a rerun: pipeline.stage_core checks, and rebuilds then).
+{% set pending -%}
+pending as (
+    {{ m.distinct_values('raw.crm_leads', '_batch_id') }}
+    except
+    select _batch_id from core.leads_batches
+)
+{%- endset %}
 
-insert into core.leads
+{% if full is defined and full -%}
+delete from core.leads;
+{%- endif %}
+
+create temporary table leads_staged as
 with
 
+{% if not (full is defined and full) -%}
+{{ pending }},
+
+{% endif -%}
 raw_rows as (
     select r.*
     from raw.crm_leads as r
-    where not exists (
-        select 1
-        from ops.quarantine as q
-        where q.source = 'crm' and q._file = r._file and q._row = r._row
-    )
+    where
+        not exists (
+            select 1
+            from ops.quarantine as q
+            where q.source = 'crm' and q._file = r._file and q._row = r._row
+        )
+        {%- if not (full is defined and full) %}
+        and r._batch_id in (select _batch_id from pending)
+        {%- endif %}
 ),
 
 typed as (
@@ -43,15 +67,32 @@ typed as (
     from raw_rows
 ),
 
+candidates as (
+    select * from typed
+    where crm_id is not null
+    {%- if not (full is defined and full) %}
+
+    union all
+
+    -- the current record of every lead the new rows touch
+    select
+        c.crm_id, c.email, c.first_name, c.last_name, c.company, c.industry, c.employee_count, c.job_title,
+        c.country, c.locale, c.timezone, c.lead_source, c.owner_email, c.email_opt_in, c.bant_budget,
+        c.bant_authority, c.bant_need, c.bant_timeline, c.crm_status, c.created_at, c.updated_at,
+        c._batch_id, c._file, c._row
+    from core.leads as c
+    where c.crm_id in (select typed.crm_id from typed)
+    {%- endif %}
+),
+
 ranked as (
     select
-        typed.*,
+        candidates.*,
         row_number() over (
             partition by crm_id
             order by updated_at desc nulls last, _batch_id desc, _file desc, _row desc
         ) as recency
-    from typed
-    where crm_id is not null
+    from candidates
 ),
 
 final as (
@@ -77,11 +118,47 @@ final as (
         bant_timeline,
         crm_status,
         created_at,
-        updated_at
+        updated_at,
+        _batch_id,
+        _file,
+        _row
     from ranked
     where recency = 1
 )
 
 select * from final;
+
+{% if not (full is defined and full) -%}
+-- the leads whose record changes (a lead whose current record won again keeps its row)
+delete from leads_staged
+where exists (
+    select 1 from core.leads as c
+    where
+        c.crm_id = leads_staged.crm_id
+        and c._batch_id = leads_staged._batch_id
+        and c._file = leads_staged._file
+        and c._row = leads_staged._row
+);
+
+delete from core.leads where crm_id in (select crm_id from leads_staged);
+
+{% endif -%}
+insert into core.leads select * from leads_staged;
+
+drop table leads_staged;
+
+{% if full is defined and full -%}
+delete from core.leads_batches;
+
+insert into core.leads_batches
+{{ m.distinct_values('raw.crm_leads', '_batch_id') }};
+{%- else -%}
+insert into core.leads_batches
+with
+
+{{ pending }}
+
+select _batch_id from pending;
+{%- endif %}
 
 {{ m.analyze("core.leads") }};
