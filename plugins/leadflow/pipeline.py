@@ -87,20 +87,14 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
     cfg = of(settings)
     batch = batch_id(as_of)
     table, key = RAW_TABLES[source], KEYS[source]
-    columns = ", ".join((CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"))
-    rows_sql = f"select {columns} from {table} where _batch_id = :b"  # in any order: no sort of the batch
-    files_sql = f"select distinct _file from {table} where _batch_id = :b order by _file"
-    # only the key column is grouped (a CTE of every column would be materialised on DuckDB)
-    shared_sql = f"""
-        with shared as (
-            select trim(both :strip from {key}) as _key from {table}
-            where _batch_id = :b and trim(both :strip from {key}) <> ''
-            group by _key having count(*) > 1
-        )
-        select {columns} from {table}
-        where _batch_id = :b and trim(both :strip from {key}) in (select _key from shared)
-        order by _file, _row
-    """
+    names = {
+        "table": table,
+        "key": key,
+        "columns": (CRM_COLUMNS if source == "crm" else EVENT_COLUMNS) + ("_file", "_row"),
+    }
+    rows_sql = wh.model_sql("validation/raw_batch_rows.sql", **names)
+    files_sql = wh.model_sql("validation/raw_batch_files.sql", **names)
+    shared_sql = wh.model_sql("validation/raw_shared_keys.sql", **names)
     known = gates.KnownLeads(wh, batch) if source == "web" else None
     newest: list[datetime] = []
     resolved = 0
