@@ -84,3 +84,11 @@ where walked is not null
 select distinct {{ column }} from {{ table }}
 {%- endif -%}
 {%- endmacro %}
+
+{# the batch ids of `table` not listed in `done` yet (a table of _batch_id): what a rollup or a merge
+   still has to take in #}
+{% macro pending_batches(table, done) -%}
+{{ distinct_values(table, '_batch_id') }}
+except
+select _batch_id from {{ done }}
+{%- endmacro %}

@@ -14,9 +14,7 @@ delete from scoring.event_daily where _batch_id = cast(:as_of_date as varchar);
 {% set pending -%}
 pending as (
     -- batches in core.events not folded in yet (a walk over the batch index, not a scan of every event)
-    {{ m.distinct_values('core.events', '_batch_id') }}
-    except
-    select _batch_id from scoring.event_daily_batches
+    {{ m.pending_batches('core.events', 'scoring.event_daily_batches') }}
 )
 {%- endset %}
 

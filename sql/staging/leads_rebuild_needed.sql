@@ -4,9 +4,7 @@
 with
 
 pending as (
-    {{ m.distinct_values('raw.crm_leads', '_batch_id') }}
-    except
-    select _batch_id from core.leads_batches
+    {{ m.pending_batches('raw.crm_leads', 'core.leads_batches') }}
 ),
 
 final as (

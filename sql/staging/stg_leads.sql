@@ -7,9 +7,7 @@
 -- came from a batch not staged yet (a rerun: pipeline.stage_core checks, and rebuilds then).
 {% set pending -%}
 pending as (
-    {{ m.distinct_values('raw.crm_leads', '_batch_id') }}
-    except
-    select _batch_id from core.leads_batches
+    {{ m.pending_batches('raw.crm_leads', 'core.leads_batches') }}
 )
 {%- endset %}
 
