@@ -30,6 +30,10 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
     assert int(re.search(r"scored=(\d+)", rows["full_rebuild"][5]).group(1)) > 150
     assert float(re.search(r"agreement=([0-9.]+)", rows["pandas_vs_sql"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
+    # a night runs as the DAG runs it, a process per task: the row's peak is its largest task's
+    for step, tasks in (("load_validate_stage", 5), ("incremental", 6)):
+        peaks = [int(p) for p in re.findall(r"'[a-z]+(?::[a-z]+)?': (\d+)", rows[step][5])]
+        assert len(peaks) == tasks and max(peaks) == int(rows[step][4].replace(",", ""))
 
 
 def test_postgres_seeded_from_duckdb_scores_the_same_leads(tmp_path: Path, postgres_server: str) -> None:
