@@ -34,35 +34,46 @@ totals as (
     group by l.lead_id
 ),
 
-reason_parts as (
+ranked_factors as (
+    -- the strength order of each lead's labelled factors, on narrow rows (the texts come after the cut)
     select
         f.lead_id,
-        f.points,
         f.rule_id,
-        case when l.locale = 'ja' then lb.label_ja else lb.label_en end
-        || case
-            when f.kind = 'engagement' and f.occurrences > 1 and l.locale = 'ja'
-                then ' ' || cast(f.occurrences as varchar) || '回'
-            when f.kind = 'engagement' and f.occurrences > 1 then ' x' || cast(f.occurrences as varchar)
-            else ''
-        end
-        || ' (' || case when f.points >= 0 then '+' else '' end
-        || cast(cast(round(f.points) as integer) as varchar) || ')' as reason,
+        f.kind,
+        f.occurrences,
+        f.points,
         row_number() over (partition by f.lead_id order by abs(f.points) desc, f.rule_id) as strength
     from factors as f
     inner join labels as lb on f.rule_id = lb.rule_id
-    inner join core.leads as l on f.lead_id = l.lead_id
     where round(f.points) <> 0
+),
+
+reason_parts as (
+    select
+        rf.lead_id,
+        rf.strength,
+        case when l.locale = 'ja' then lb.label_ja else lb.label_en end
+        || case
+            when rf.kind = 'engagement' and rf.occurrences > 1 and l.locale = 'ja'
+                then ' ' || cast(rf.occurrences as varchar) || '回'
+            when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
+            else ''
+        end
+        || ' (' || case when rf.points >= 0 then '+' else '' end
+        || cast(cast(round(rf.points) as integer) as varchar) || ')' as reason
+    from ranked_factors as rf
+    cross join settings as s
+    inner join labels as lb on rf.rule_id = lb.rule_id
+    inner join core.leads as l on rf.lead_id = l.lead_id
+    where rf.strength <= s.top_reasons
 ),
 
 reasons as (
     select
-        rp.lead_id,
-        string_agg(rp.reason, ' / ' order by rp.strength) as top_reasons
-    from reason_parts as rp
-    cross join settings as s
-    where rp.strength <= s.top_reasons
-    group by rp.lead_id
+        lead_id,
+        string_agg(reason, ' / ' order by strength) as top_reasons
+    from reason_parts
+    group by lead_id
 ),
 
 last_activity as (
