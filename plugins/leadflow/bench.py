@@ -525,13 +525,15 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     data["pg_seed"] = {"seconds": round(time.perf_counter() - t0, 1), "rows": sum(copied.values())}
                     print(f"  postgres seeded from DuckDB's first night: {data['pg_seed']}", file=sys.stderr)
                 else:  # once: the first night lands every file of the window (every later step needs it)
-                    figures.append(
-                        _record(
-                            Figure("load_validate_stage", backend),
-                            {**spec, "step": "load", "as_of": base.isoformat()},
-                            1,
-                        )
+                    first = _record(
+                        Figure("load_validate_stage", backend), {**spec, "step": "load", "as_of": base.isoformat()}, 1
                     )
+                    figures.append(first)
+                    if first.error:  # later steps would measure a warehouse missing what they read
+                        for step in ("full_rebuild", "incremental", "advance_write_back", "pandas_vs_sql"):
+                            if step in args.steps and (backend == "duckdb" or step != "pandas_vs_sql"):
+                                figures.append(Figure(step, backend, error="not run: the first night failed"))
+                        continue
                 if backend == "duckdb" and "postgres" in args.backends and args.pg_seed == "copy":
                     seed_file = scratch / "seed.duckdb"
                     shutil.copyfile(scratch / "warehouse.duckdb", seed_file)

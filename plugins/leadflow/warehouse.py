@@ -85,6 +85,10 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in statements if s]
 
 
+class WarehouseMemoryError(RuntimeError):
+    """The embedded engine needed more memory than its cap for one statement."""
+
+
 class Warehouse:
     """A connection to the warehouse; use `connect()` or `open_warehouse()` to get one."""
 
@@ -98,16 +102,36 @@ class Warehouse:
 
     # -- statements -----------------------------------------------------------------------------
     def _cursor_execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
-        if params is None:
-            return self._raw.execute(sql)
-        used = {k: v for k, v in params.items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
-        return self._raw.execute(bind(sql, self.dialect), used)
+        with self._memory_cap_named(sql):
+            if params is None:
+                return self._raw.execute(sql)
+            used = {k: v for k, v in params.items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+            return self._raw.execute(bind(sql, self.dialect), used)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (its result, if any, is consumed: DuckDB refuses new work before that)."""
         cur = self._cursor_execute(sql, params)
         if self.dialect == "duckdb":
-            cur.fetchall()
+            with self._memory_cap_named(sql):
+                cur.fetchall()
+
+    @contextmanager
+    def _memory_cap_named(self, sql: str) -> Generator[None, None, None]:
+        """DuckDB's out-of-memory error names its own SET; say which setting of ours to raise instead."""
+        if self.dialect != "duckdb":
+            yield
+            return
+        import duckdb
+
+        try:
+            yield
+        except duckdb.OutOfMemoryException as exc:
+            code = [ln.strip() for ln in sql.splitlines() if ln.strip() and not ln.strip().startswith("--")]
+            raise WarehouseMemoryError(
+                f"DuckDB ran out of its memory cap (LEADFLOW_DUCKDB_MEMORY_LIMIT={DUCKDB_MEMORY_LIMIT}) in"
+                f" `{(code[0] if code else '')[:80]}`: raise LEADFLOW_DUCKDB_MEMORY_LIMIT for this run (e.g. 2GB;"
+                " the process then needs that much more memory) or land fewer days of files per night"
+            ) from exc
 
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         return list(self._cursor_execute(sql, params).fetchall())

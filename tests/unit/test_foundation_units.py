@@ -12,7 +12,7 @@ from leadflow.config import ConfigError, load_settings
 from leadflow.nurture.plan import is_business_day, send_time
 from leadflow.scoring import load_rules
 from leadflow.sources.files import due_files, file_date
-from leadflow.warehouse import bind, split_statements
+from leadflow.warehouse import WarehouseMemoryError, bind, connect, split_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,6 +34,14 @@ def test_bind_rewrites_only_real_parameters(sql, dialect, expected):
 def test_split_statements_ignores_comments_and_quoted_semicolons():
     script = "-- a lead's note; not a split\nselect 'a;b';\n\ninsert into t values (1); -- done\n"
     assert split_statements(script) == ["select 'a;b'", "insert into t values (1)"]
+
+
+def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path):
+    with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
+        wh.execute("set memory_limit = '8MB'")  # string_agg cannot spill: 3M values need more
+        with pytest.raises(WarehouseMemoryError, match=r"in `select string_agg.*`: raise LEADFLOW_DUCKDB_MEMORY_LIMIT"):
+            wh.fetchall("select string_agg(cast(range as varchar), ',') from range(3000000)")
+        assert wh.scalar("select 42") == 42  # the connection stays usable
 
 
 @pytest.mark.parametrize(
