@@ -519,6 +519,10 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                 uri = _pg_database(args.pg, f"leadflow_bench_{token}", create=True)
             try:
                 spec = {**common, "uri": uri}
+                steps = [("full_rebuild", base), ("incremental", new_day), ("advance_write_back", new_day)]
+                if backend == "duckdb":
+                    steps.append(("pandas_vs_sql", base))
+                steps = [(step, as_of) for step, as_of in steps if step in args.steps]
                 if backend == "postgres" and args.pg_seed == "copy" and seed_file is not None:
                     t0 = time.perf_counter()
                     copied = seed_postgres(seed_file, uri, scratch)
@@ -530,20 +534,14 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     )
                     figures.append(first)
                     if first.error:  # later steps would measure a warehouse missing what they read
-                        for step in ("full_rebuild", "incremental", "advance_write_back", "pandas_vs_sql"):
-                            if step in args.steps and (backend == "duckdb" or step != "pandas_vs_sql"):
-                                figures.append(Figure(step, backend, error="not run: the first night failed"))
+                        figures += [Figure(step, backend, error="not run: the first night failed") for step, _ in steps]
                         continue
                 if backend == "duckdb" and "postgres" in args.backends and args.pg_seed == "copy":
                     seed_file = scratch / "seed.duckdb"
                     shutil.copyfile(scratch / "warehouse.duckdb", seed_file)
-                steps = [("full_rebuild", base), ("incremental", new_day), ("advance_write_back", new_day)]
-                if backend == "duckdb":
-                    steps.append(("pandas_vs_sql", base))
                 for step, as_of in steps:
-                    if step in args.steps:
-                        spec_step = {**spec, "step": step, "as_of": as_of.isoformat()}
-                        figures.append(_record(Figure(step, backend), spec_step, args.repeat))
+                    spec_step = {**spec, "step": step, "as_of": as_of.isoformat()}
+                    figures.append(_record(Figure(step, backend), spec_step, args.repeat))
             finally:
                 if backend == "postgres":
                     _pg_database(args.pg, f"leadflow_bench_{token}", create=False)

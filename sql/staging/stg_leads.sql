@@ -5,20 +5,23 @@
 -- yet (core.leads_batches) competes with the lead's current record, by the same order. The merge costs
 -- one night's rows, not the whole history, and gives the full result as long as no current record
 -- came from a batch not staged yet (a rerun: pipeline.stage_core checks, and rebuilds then).
+{% set full = full is defined and full %}
 {% set pending -%}
 pending as (
     {{ m.pending_batches('raw.crm_leads', 'core.leads_batches') }}
 )
 {%- endset %}
 
-{% if full is defined and full -%}
+{% if full -%}
 delete from core.leads;
-{%- endif %}
 
+insert into core.leads
+{%- else -%}
 create temporary table leads_staged as
+{%- endif %}
 with
 
-{% if not (full is defined and full) -%}
+{% if not full -%}
 {{ pending }},
 
 {% endif -%}
@@ -31,7 +34,7 @@ raw_rows as (
             from ops.quarantine as q
             where q.source = 'crm' and q._file = r._file and q._row = r._row
         )
-        {%- if not (full is defined and full) %}
+        {%- if not full %}
         and r._batch_id in (select _batch_id from pending)
         {%- endif %}
 ),
@@ -68,7 +71,7 @@ typed as (
 candidates as (
     select * from typed
     where crm_id is not null
-    {%- if not (full is defined and full) %}
+    {%- if not full %}
 
     union all
 
@@ -126,7 +129,12 @@ final as (
 
 select * from final;
 
-{% if not (full is defined and full) -%}
+{% if full -%}
+delete from core.leads_batches;
+
+insert into core.leads_batches
+{{ m.distinct_values('raw.crm_leads', '_batch_id') }};
+{%- else -%}
 -- the leads whose record changes (a lead whose current record won again keeps its row)
 delete from leads_staged
 where exists (
@@ -140,17 +148,10 @@ where exists (
 
 delete from core.leads where crm_id in (select crm_id from leads_staged);
 
-{% endif -%}
 insert into core.leads select * from leads_staged;
 
 drop table leads_staged;
 
-{% if full is defined and full -%}
-delete from core.leads_batches;
-
-insert into core.leads_batches
-{{ m.distinct_values('raw.crm_leads', '_batch_id') }};
-{%- else -%}
 insert into core.leads_batches
 with
 
