@@ -1,4 +1,7 @@
 -- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email.
+-- A large batch is staged in `slices` parts by a hash of event_id (each copy of an event falls in the
+-- same part), so the dedupe holds one part at a time in memory; all parts commit together.
+{% set slices = slices | default(1) -%}
 delete from core.events where _batch_id = :batch_id;
 
 {% if dialect == 'postgres' -%}
@@ -6,7 +9,7 @@ delete from core.events where _batch_id = :batch_id;
 -- for each event (minutes at a million leads); hash joins are right for a whole batch
 set local enable_nestloop = off;
 {%- endif %}
-
+{% for part in range(slices) %}
 insert into core.events
 with
 
@@ -20,6 +23,9 @@ batch as (
             from ops.quarantine as q
             where q.source = 'web' and q._file = r._file and q._row = r._row
         )
+        {%- if slices > 1 %}
+        and {{ m.slice_of('trim(r.event_id)', slices) }} = {{ part }}
+        {%- endif %}
 ),
 
 typed as (
@@ -71,5 +77,5 @@ final as (
 )
 
 select * from final;
-
+{% endfor %}
 {{ m.analyze("core.events") }};
