@@ -134,17 +134,20 @@ class Warehouse:
             ) from exc
 
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
-        return list(self._cursor_execute(sql, params).fetchall())
+        cur = self._cursor_execute(sql, params)
+        with self._memory_cap_named(sql):
+            return list(cur.fetchall())
 
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        rows = self._cursor_execute(sql, params).fetchall()
+        rows = self.fetchall(sql, params)
         return rows[0][0] if rows else None
 
     def fetch_df(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """The result as a DataFrame (Arrow on DuckDB)."""
         cur = self._cursor_execute(sql, params)
         if self.dialect == "duckdb":
-            return cur.fetch_df()
+            with self._memory_cap_named(sql):
+                return cur.fetch_df()
         columns = [d.name for d in cur.description]
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
@@ -216,9 +219,14 @@ class Warehouse:
         if self.dialect == "duckdb":
             cur = self._raw.cursor()
             try:
-                reader = cur.sql(bind(sql, self.dialect), params=used or None).to_arrow_reader(rows)
+                with self._memory_cap_named(sql):
+                    reader = cur.sql(bind(sql, self.dialect), params=used or None).to_arrow_reader(rows)
                 empty = True
-                for batch in reader:
+                while True:
+                    with self._memory_cap_named(sql):
+                        batch = next(reader, None)
+                    if batch is None:
+                        break
                     empty = False
                     yield batch.to_pandas()
                 if empty:

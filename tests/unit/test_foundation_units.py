@@ -36,11 +36,15 @@ def test_split_statements_ignores_comments_and_quoted_semicolons():
     assert split_statements(script) == ["select 'a;b'", "insert into t values (1)"]
 
 
-def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path):
+@pytest.mark.parametrize("fetch", ["fetchall", "scalar", "fetch_df", "fetch_chunks", "execute"])
+def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path, fetch):
     with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
         wh.execute("set memory_limit = '8MB'")  # string_agg cannot spill: 3M values need more
+        sql = "select string_agg(cast(range as varchar), ',') from range(3000000)"
         with pytest.raises(WarehouseMemoryError, match=r"in `select string_agg.*`: raise LEADFLOW_DUCKDB_MEMORY_LIMIT"):
-            wh.fetchall("select string_agg(cast(range as varchar), ',') from range(3000000)")
+            result = getattr(wh, fetch)(sql)
+            if fetch == "fetch_chunks":
+                list(result)
         assert wh.scalar("select 42") == 42  # the connection stays usable
 
 
