@@ -85,11 +85,6 @@ select distinct {{ column }} from {{ table }}
 {%- endif -%}
 {%- endmacro %}
 
-{# which of n slices (0 .. n-1) a text value falls in: a stable hash, so equal values share a slice #}
-{% macro slice_of(value, n) -%}
-{%- if dialect == 'duckdb' %}(hash({{ value }}) % {{ n }}){% else %}((hashtext({{ value }})::bigint & 2147483647) % {{ n }}){% endif -%}
-{%- endmacro %}
-
 {# the batch ids of `table` not listed in `done` yet (a table of _batch_id): what a rollup or a merge
    still has to take in #}
 {% macro pending_batches(table, done) -%}

@@ -31,9 +31,6 @@ SCHEMA_MODELS = tuple(
         "06_crm.sql",
     )
 )
-# raw events DuckDB stages per statement: the dedupe of each part must fit the memory cap (measured:
-# see BENCHMARKS.md); a usual night's batch is one part
-STAGE_SLICE_ROWS = 5_000_000
 STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
 
 
@@ -187,16 +184,6 @@ def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summa
         )
 
 
-def event_slices(wh: Warehouse, batch: str) -> int:
-    """In how many parts DuckDB stages the events of `batch`: one per STAGE_SLICE_ROWS raw rows, so the
-    dedupe of a first load of months of events fits the memory cap. PostgreSQL sorts and hashes on
-    disk past `work_mem` and stages a batch in one statement."""
-    if wh.dialect != "duckdb":
-        return 1
-    rows = int(wh.scalar("select count(*) from raw.web_events where _batch_id = :b", {"b": batch}) or 0)
-    return max(1, -(-rows // STAGE_SLICE_ROWS))
-
-
 def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Merge the CRM batches not staged yet into `core.leads` (a rebuild from every raw row when a
     current record came from one of them) and resolve this batch's events into `core.events`."""
@@ -204,12 +191,10 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     with wh.transaction():
         full = bool(wh.scalar(wh.model_sql("staging/leads_rebuild_needed.sql")))
         wh.run_model("staging/stg_leads.sql", params, full=full)
-    slices = event_slices(wh, batch_id(as_of))
-    wh.run_model("staging/stg_events.sql", params, slices=slices)
+    wh.run_model("staging/stg_events.sql", params)
     return {
         "leads": wh.scalar("select count(*) from core.leads"),
         "leads_rebuilt": full,
-        "event_slices": slices,
         "events_in_batch": wh.scalar("select count(*) from core.events where _batch_id = :b", {"b": batch_id(as_of)}),
     }
 

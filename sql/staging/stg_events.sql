@@ -1,7 +1,4 @@
 -- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email.
--- A large batch is staged in `slices` parts by a hash of event_id (each copy of an event falls in the
--- same part), so the dedupe holds one part at a time in memory; all parts commit together.
-{% set slices = slices | default(1) -%}
 delete from core.events where _batch_id = :batch_id;
 
 {% if dialect == 'postgres' -%}
@@ -9,11 +6,11 @@ delete from core.events where _batch_id = :batch_id;
 -- for each event (minutes at a million leads); hash joins are right for a whole batch
 set local enable_nestloop = off;
 {%- endif %}
-{% for part in range(slices) %}
+
 insert into core.events
 with
 
-batch as (
+batch as not materialized (
     select r.*
     from raw.web_events as r
     where
@@ -23,14 +20,40 @@ batch as (
             from ops.quarantine as q
             where q.source = 'web' and q._file = r._file and q._row = r._row
         )
-        {%- if slices > 1 %}
-        and {{ m.slice_of('trim(r.event_id)', slices) }} = {{ part }}
-        {%- endif %}
+),
+
+repeated as (
+    -- event ids more than one row of the batch carries: a count per id, which spills to disk when
+    -- large (a DISTINCT ON over every row held each row's texts in memory: 48M events did not fit)
+    select trim(event_id) as event_id
+    from batch
+    group by trim(event_id)
+    having count(*) > 1
+),
+
+first_copies as (
+    -- where the first copy of each repeated id is, in file order (only the repeated ids are sorted)
+    select distinct on (trim(b.event_id))
+        b._file,
+        b._row
+    from batch as b
+    inner join repeated as r on trim(b.event_id) = r.event_id
+    order by trim(b.event_id), b._file, b._row
+),
+
+kept as (
+    -- every row of an id the batch holds once, and the first copy of each repeated one
+    select b.*
+    from batch as b
+    where not exists (select 1 from repeated as r where r.event_id = trim(b.event_id))
+    union all
+    select b.*
+    from batch as b
+    inner join first_copies as f on b._file = f._file and b._row = f._row
 ),
 
 typed as (
-    -- the first copy of each event_id in file order (DISTINCT ON: a grouping, not a window over the batch)
-    select distinct on (trim(event_id))
+    select
         trim(event_id) as event_id,
         {{ m.clean_text('crm_id') }} as crm_id,
         lower({{ m.clean_text('email') }}) as email,
@@ -38,8 +61,7 @@ typed as (
         cast(trim(occurred_at) as timestamptz) as occurred_at,
         {{ m.clean_text('url') }} as url,
         {{ m.json_text('properties', 'asset') }} as asset
-    from batch
-    order by trim(event_id), _file, _row
+    from kept
 ),
 
 email_owner as (
@@ -77,5 +99,5 @@ final as (
 )
 
 select * from final;
-{% endfor %}
+
 {{ m.analyze("core.events") }};

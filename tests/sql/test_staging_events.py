@@ -1,5 +1,4 @@
-"""core.events: each event of a batch once (its first copy in file order), resolved to a lead, the same
-whether the batch is staged in one statement or in slices."""
+"""core.events: each event of a batch once (its first copy in file order), resolved to a lead."""
 
 from __future__ import annotations
 
@@ -8,8 +7,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from leadflow import pipeline
-from leadflow.pipeline import event_slices, stage_core
+from leadflow.pipeline import stage_core
 from tests.sql.test_staging_leads import land
 
 BATCH = "2026-11-20"
@@ -42,7 +40,7 @@ def land_events(wh, rows: list[dict], file: str) -> None:
 
 @pytest.fixture
 def night(wh, settings):
-    """A night of 60 events: copies of one event across files and within a file, leads found by crm_id
+    """A night of 62 raw rows: copies of an event across files and within a file, leads found by crm_id
     or by email, one event of nobody known, one quarantined row."""
     land(wh, BATCH, {"crm_id": "C1"}, {"crm_id": "C2", "email": "owner@example.co.jp"})
     first = [
@@ -58,7 +56,8 @@ def night(wh, settings):
     land_events(
         wh,
         [{"event_id": "e003", "crm_id": "C2", "url": "https://leadflow.example/other"}]  # a copy in a later file
-        + [{"event_id": f"e{i:03d}", "crm_id": "C2", "properties": '{"asset": "guide.pdf"}'} for i in range(50, 56)],
+        + [{"event_id": f"e{i:03d}", "crm_id": "C2", "properties": '{"asset": "guide.pdf"}'} for i in range(50, 56)]
+        + [{"event_id": "e010", "crm_id": "C2", "event_type": "webinar"}] * 2,  # a third and a fourth copy
         "events_b.jsonl",
     )
     wh.execute(
@@ -76,25 +75,14 @@ def test_each_event_is_staged_once_from_its_first_copy(night):
     assert "stranger" not in staged.index and "e900" not in staged.index
     assert staged.loc["e007", "event_type"] == "page_view"  # the first copy, not the download after it
     assert staged.loc["e003", "url"] == "https://leadflow.example/pricing"
+    assert staged.loc["e010", "event_type"] == "page_view"
     leads = dict(night.fetchall("select crm_id, lead_id from core.leads"))
     assert staged.loc["e001", "lead_id"] == leads["C1"]  # by crm_id
     assert staged.loc["e002", "lead_id"] == leads["C2"]  # by email, case aside
     assert staged.loc["e051", "asset"] == "guide.pdf"
 
 
-@pytest.mark.parametrize("slices", [2, 7])
-def test_staging_in_slices_stages_the_same_rows(night, settings, slices):
-    whole = night.fetch_df(COMPARED)
-    params = pipeline.model_params(settings, date.fromisoformat(BATCH), batch_id=BATCH)
-    night.run_model("staging/stg_events.sql", params, slices=slices)
-    pd.testing.assert_frame_equal(night.fetch_df(COMPARED), whole)
-
-
-def test_a_large_batch_is_sliced_on_duckdb_only(night, settings, monkeypatch):
-    monkeypatch.setattr(pipeline, "STAGE_SLICE_ROWS", 20)
-    expected = 3 if night.dialect == "duckdb" else 1  # 60 raw rows
-    assert event_slices(night, BATCH) == expected
-    whole = night.fetch_df(COMPARED)
-    summary = stage_core(night, settings, date.fromisoformat(BATCH))
-    assert summary["event_slices"] == expected
-    pd.testing.assert_frame_equal(night.fetch_df(COMPARED), whole)
+def test_staging_the_night_again_changes_nothing(night, settings):
+    before = night.fetch_df(COMPARED)
+    stage_core(night, settings, date.fromisoformat(BATCH))
+    pd.testing.assert_frame_equal(night.fetch_df(COMPARED), before)
