@@ -120,16 +120,17 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
         chunks = (_as_text(c) for c in wh.fetch_chunks(rows_sql, {"b": batch}, rows=cfg.chunk_rows))
         shared = _as_text(wh.fetch_df(shared_sql, {"b": batch, "strip": key_strip()}))
         try:
-            result = validate_batch(
-                source,
-                chunks,
-                shared,
-                as_of=cutoff(settings, as_of),
-                max_bad_share=cfg.max_bad_share,
-                batch=batch,
-                keep=keep,
-                files=[f for (f,) in wh.fetchall(files_sql, {"b": batch})],
-            )
+            with wh.streaming_memory():  # the shared keys' grouping above needs the whole cap; the chunks don't
+                result = validate_batch(
+                    source,
+                    chunks,
+                    shared,
+                    as_of=cutoff(settings, as_of),
+                    max_bad_share=cfg.max_bad_share,
+                    batch=batch,
+                    keep=keep,
+                    files=[f for (f,) in wh.fetchall(files_sql, {"b": batch})],
+                )
         except ValidationFailed as exc:
             if not isinstance(exc.result, GateTotals):
                 raise

@@ -12,7 +12,8 @@ from leadflow.config import ConfigError, load_settings
 from leadflow.nurture.plan import is_business_day, send_time
 from leadflow.scoring import load_rules
 from leadflow.sources.files import due_files, file_date
-from leadflow.warehouse import WarehouseMemoryError, bind, connect, split_statements
+from leadflow import warehouse
+from leadflow.warehouse import WarehouseMemoryError, bind, connect, size_bytes, split_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +47,36 @@ def test_duckdb_out_of_memory_names_the_setting_to_raise(tmp_path, fetch):
             if fetch == "fetch_chunks":
                 list(result)
         assert wh.scalar("select 42") == 42  # the connection stays usable
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [("768MB", 768e6), ("2 GiB", 2 * 1024**3), ("0.5gb", 5e8), ("100B", 100.0), ("80%", None), ("lots", None)],
+)
+def test_memory_sizes_read_as_duckdb_reads_them(size, expected):
+    assert size_bytes(size) == expected
+
+
+def _duckdb_cap(wh) -> float | None:
+    return size_bytes(wh.scalar("select current_setting('memory_limit')"))
+
+
+def test_streaming_lowers_the_duckdb_cap_inside_a_transaction_and_restores_it(tmp_path):
+    with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
+        cap = _duckdb_cap(wh)
+        with wh.transaction():
+            with pytest.raises(RuntimeError, match="boom"), wh.streaming_memory():
+                assert _duckdb_cap(wh) < cap / 2
+                raise RuntimeError("boom")
+        assert _duckdb_cap(wh) == cap  # back after an error too
+
+
+def test_streaming_never_raises_a_lower_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(warehouse, "DUCKDB_MEMORY_LIMIT", "128MB")
+    with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
+        cap = _duckdb_cap(wh)
+        with wh.streaming_memory():
+            assert _duckdb_cap(wh) == cap
 
 
 @pytest.mark.parametrize(
