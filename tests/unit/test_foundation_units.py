@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leadflow import warehouse
 from leadflow.config import ConfigError, load_settings
 from leadflow.nurture.plan import is_business_day, send_time
 from leadflow.scoring import load_rules
 from leadflow.sources.files import due_files, file_date
-from leadflow import warehouse
 from leadflow.warehouse import WarehouseMemoryError, bind, connect, size_bytes, split_statements
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,10 +64,9 @@ def _duckdb_cap(wh) -> float | None:
 def test_streaming_lowers_the_duckdb_cap_inside_a_transaction_and_restores_it(tmp_path):
     with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
         cap = _duckdb_cap(wh)
-        with wh.transaction():
-            with pytest.raises(RuntimeError, match="boom"), wh.streaming_memory():
-                assert _duckdb_cap(wh) < cap / 2
-                raise RuntimeError("boom")
+        with wh.transaction(), pytest.raises(RuntimeError, match="boom"), wh.streaming_memory():
+            assert _duckdb_cap(wh) < cap / 2
+            raise RuntimeError("boom")
         assert _duckdb_cap(wh) == cap  # back after an error too
 
 
