@@ -22,9 +22,20 @@ batch as not materialized (
         )
 ),
 
+{% set typed_columns -%}
+        trim(event_id) as event_id,
+        {{ m.clean_text('crm_id') }} as crm_id,
+        lower({{ m.clean_text('email') }}) as email,
+        lower(trim(event_type)) as event_type,
+        cast(trim(occurred_at) as timestamptz) as occurred_at,
+        {{ m.clean_text('url') }} as url,
+        {{ m.json_text('properties', 'asset') }} as asset
+{%- endset %}
+{% if dialect == 'duckdb' -%}
+-- DuckDB runs DISTINCT ON over every column as an ordered "first row" aggregate that keeps each row's
+-- texts in memory and cannot spill (48M events did not fit its cap): count rows per id instead (a
+-- grouping that spills) and sort only the ids the batch repeats
 repeated as (
-    -- event ids more than one row of the batch carries: a count per id, which spills to disk when
-    -- large (a DISTINCT ON over every row held each row's texts in memory: 48M events did not fit)
     select trim(event_id) as event_id
     from batch
     group by trim(event_id)
@@ -32,7 +43,7 @@ repeated as (
 ),
 
 first_copies as (
-    -- where the first copy of each repeated id is, in file order (only the repeated ids are sorted)
+    -- where the first copy of each repeated id is, in file order
     select distinct on (trim(b.event_id))
         b._file,
         b._row
@@ -54,15 +65,20 @@ kept as (
 
 typed as (
     select
-        trim(event_id) as event_id,
-        {{ m.clean_text('crm_id') }} as crm_id,
-        lower({{ m.clean_text('email') }}) as email,
-        lower(trim(event_type)) as event_type,
-        cast(trim(occurred_at) as timestamptz) as occurred_at,
-        {{ m.clean_text('url') }} as url,
-        {{ m.json_text('properties', 'asset') }} as asset
+        {{ typed_columns }}
     from kept
 ),
+{%- else -%}
+-- PostgreSQL sorts for DISTINCT ON and spills the sort to disk: one pass over the batch (counting ids
+-- as DuckDB does reads the batch four times, and took 1.8x as long for 1.9M events)
+typed as (
+    -- the first copy of each event_id in file order
+    select distinct on (trim(event_id))
+        {{ typed_columns }}
+    from batch
+    order by trim(event_id), _file, _row
+),
+{%- endif %}
 
 email_owner as (
     select
