@@ -93,6 +93,11 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in statements if s]
 
 
+def _used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters `sql` binds (`:name`, not a `::` cast), out of `params`."""
+    return {k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+
+
 def size_bytes(size: str) -> float | None:
     """A DuckDB memory size ('768MB', '2 GiB') in bytes; None when it is not one."""
     found = _SIZE.fullmatch(size.strip())
@@ -123,7 +128,7 @@ class Warehouse:
         with self._memory_cap_named(sql):
             if params is None:
                 return self._raw.execute(sql)
-            used = {k: v for k, v in params.items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+            used = _used_params(sql, params)
             return self._raw.execute(bind(sql, self.dialect), used)
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
@@ -250,7 +255,7 @@ class Warehouse:
 
         if self.dialect != "duckdb":
             return pa.Table.from_pandas(self.fetch_df(sql, params), preserve_index=False)
-        used = {k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+        used = _used_params(sql, params)
         with self._memory_cap_named(sql):
             return self._raw.sql(bind(sql, self.dialect), params=used or None).to_arrow_table()
 
@@ -262,7 +267,7 @@ class Warehouse:
         and leaves this connection free for other statements meanwhile), a server-side cursor on
         PostgreSQL (inside the open transaction, or one of its own). At least one frame, empty when
         the result is."""
-        used = {k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+        used = _used_params(sql, params)
         if self.dialect == "duckdb":
             cur = self._raw.cursor()
             try:
