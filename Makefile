@@ -7,6 +7,10 @@ DATE ?= 2026-11-22
 DAG ?= leadflow_nightly
 DEMO_LEADS ?= 2000
 DEMO_DAYS ?= 120
+# pytest-xdist: one worker per CPU (at most 4); `make test PYTEST_WORKERS=0` runs in one process. The
+# Airflow `dags test` runs stay on one worker (xdist_group), each module with its own metadata database.
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),-p no:xdist,-n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup)
 
 export LEADFLOW_HOME := $(CURDIR)
 export AIRFLOW_HOME := $(CURDIR)/.airflow
@@ -57,10 +61,10 @@ dag: airflow-init
 		test "$$state" = "state=success" || (grep -E "\[error|Traceback|Error:" $(AIRFLOW_HOME)/last_dag_test.log | tail -n 20; exit 1)
 
 test: airflow-init
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 test-fast: airflow-init
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 lint: venv
 	$(BIN)/ruff check .

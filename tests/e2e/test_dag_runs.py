@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -22,7 +23,9 @@ from leadflow.sources.generate import generate
 from leadflow.warehouse import connect
 from tests.fixtures.sendgrid_server import SendGridServer
 
-pytestmark = pytest.mark.slow
+# The `airflow dags test` runs share this checkout's Airflow home (one SQLite metadata database):
+# under pytest-xdist they run one after another on one worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow_home")]
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 22)
@@ -37,12 +40,23 @@ def landing(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def airflow_home() -> Path:
-    home = Path(os.environ["AIRFLOW_HOME"])
-    if not (home / "airflow.db").exists():
-        home.mkdir(parents=True, exist_ok=True)
+def airflow_home(tmp_path_factory) -> Path:
+    """An Airflow home of this module's own: a copy of the checkout's migrated metadata database, so the
+    `dags test` runs here never share SQLite (runs, XComs, Variables) with another test process."""
+    shared = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    if not shared.exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    home = tmp_path_factory.mktemp("airflow_home")
+    with sqlite3.connect(shared) as source, sqlite3.connect(home / "airflow.db") as copy:
+        source.backup(copy)  # a consistent copy even while another process writes
     return home
+
+
+def airflow_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of an `airflow` command run against `home`'s metadata database."""
+    db = f"sqlite:///{home / 'airflow.db'}"
+    return {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db, **extra}
 
 
 def write_config(tmp_path: Path, landing: Path, **mailer: object) -> Path:
@@ -117,7 +131,7 @@ def expected(landing, tmp_path_factory) -> dict:
 def test_nightly_and_nurture_runs_are_correct_and_idempotent(warehouse, landing, tmp_path, airflow_home, expected):
     uri, conn = warehouse
     config = write_config(tmp_path, landing)
-    env = {**os.environ, "LEADFLOW_CONFIG": str(config), "AIRFLOW_CONN_LEADFLOW_WAREHOUSE": conn}
+    env = airflow_env(airflow_home, LEADFLOW_CONFIG=str(config), AIRFLOW_CONN_LEADFLOW_WAREHOUSE=conn)
 
     dags_test("leadflow_nightly", env)
     first = snapshot(uri)
@@ -145,13 +159,13 @@ def test_nurture_sends_through_the_sendgrid_client_exactly_once(landing, tmp_pat
     config = write_config(tmp_path, landing, kind="sendgrid")
     with SendGridServer(api_key="SG.e2e-secret") as sg:
         conn = {"conn_type": "sendgrid", "password": "SG.e2e-secret", "host": sg.url}
-        env = {
-            **os.environ,
-            "LEADFLOW_CONFIG": str(config),
-            "AIRFLOW_CONN_LEADFLOW_WAREHOUSE": json.dumps({"conn_type": "duckdb", "host": str(path)}),
-            "AIRFLOW_CONN_SENDGRID_DEFAULT": json.dumps(conn),
-            "LEADFLOW_LINK_SECRET": "e2e-link-secret",
-        }
+        env = airflow_env(
+            airflow_home,
+            LEADFLOW_CONFIG=str(config),
+            AIRFLOW_CONN_LEADFLOW_WAREHOUSE=json.dumps({"conn_type": "duckdb", "host": str(path)}),
+            AIRFLOW_CONN_SENDGRID_DEFAULT=json.dumps(conn),
+            LEADFLOW_LINK_SECRET="e2e-link-secret",
+        )
         dags_test("leadflow_nightly", env)
         dags_test("leadflow_nurture", env)
         ledger = snapshot(f"duckdb://{path}")["ledger"]

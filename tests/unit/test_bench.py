@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from leadflow.cli import main
+
+pytestmark = pytest.mark.slow  # every step is a fresh interpreter: about two minutes in all
 
 STEPS = ("load_validate_stage", "full_rebuild", "incremental", "advance_write_back", "pandas_vs_sql", "render_send")
 
