@@ -294,15 +294,18 @@ def measure(spec: dict, timeout: float = STEP_TIMEOUT) -> tuple[dict, float]:
     tasks = NIGHT_TASKS.get(spec["step"])
     if tasks is None:
         return _measure_child(spec, timeout)
-    seconds, made = 0.0, {}
+    made: dict = {}
     peaks: dict[str, float] = {}
+    times: dict[str, float] = {}
     for task in tasks:
         out, peaks[task] = _measure_child({**spec, "step": task}, timeout)
-        seconds += out.pop("seconds")
+        times[task] = out.pop("seconds")
         if task in ("stage", "score"):  # what the night made; extract and validate summaries stay in ops.*
             made.update(out)
     by_task = {task: round(peak) for task, peak in peaks.items()}
-    return {"seconds": seconds, "peak_mib_by_task": by_task, **made}, max(peaks.values())
+    seconds_by_task = {task: round(secs, 2) for task, secs in times.items()}
+    result = {"seconds": sum(times.values()), "seconds_by_task": seconds_by_task, "peak_mib_by_task": by_task, **made}
+    return result, max(peaks.values())
 
 
 def _measure_child(spec: dict, timeout: float) -> tuple[dict, float]:
@@ -618,7 +621,7 @@ def _table(figures: list[Figure], leads: int, events_per_lead: int = 0) -> list[
     ]
     for fig in figures:
         runs = ", ".join(f"{s:.2f}" for s in fig.seconds) or "-"
-        details = "; ".join(f"{k}={v}" for k, v in fig.extra.items() if k not in ("stages",))[:280]
+        details = "; ".join(f"{k}={v}" for k, v in fig.extra.items() if k not in ("stages",))[:480]
         details = f"last run: {details}" if len(fig.extras) > 1 else details
         rss = "-" if not fig.rss_mib else f"{fig.peak_rss:,.0f}"
         median = "-" if not fig.seconds else f"{fig.median:.2f}"

@@ -35,9 +35,16 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
     assert float(re.search(r"agreement=([0-9.]+)", rows["pandas_vs_sql"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
     # a night runs as the DAG runs it, a process per task: the row's peak is its largest task's
+    # and its time is the sum of its tasks' (the score task's alone is a night's scoring)
     for step, tasks in (("load_validate_stage", 5), ("incremental", 6)):
-        peaks = [int(p) for p in re.findall(r"'[a-z]+(?::[a-z]+)?': (\d+)", rows[step][5])]
+        by_task = {
+            k: re.search(k + r"=\{([^}]*)\}", rows[step][5]).group(1) for k in ("peak_mib_by_task", "seconds_by_task")
+        }
+        peaks = [int(p) for p in re.findall(r"'[a-z]+(?::[a-z]+)?': (\d+)", by_task["peak_mib_by_task"])]
         assert len(peaks) == tasks and max(peaks) == int(rows[step][4].replace(",", ""))
+        seconds = [float(t) for t in re.findall(r"'[a-z]+(?::[a-z]+)?': ([0-9.]+)", by_task["seconds_by_task"])]
+        assert len(seconds) == tasks and all(t > 0 for t in seconds)
+        assert abs(sum(seconds) - float(rows[step][2])) <= 0.01 * tasks
 
 
 def test_postgres_seeded_from_duckdb_scores_the_same_leads(tmp_path: Path, postgres_server: str) -> None:
