@@ -1,0 +1,115 @@
+"""Research harness for ADR 0006 (integer keys): build a bench warehouse, time a full rebuild statement
+by statement (the shipped SQL or this folder's prototype), and compare two warehouses' scores.
+
+    python measure.py build LANDING_DIR OUT.duckdb          # the bench's first night, kept
+    python measure.py time current|proto BASE.duckdb WORK.duckdb
+    python measure.py compare A.duckdb B.duckdb             # EXCEPT ALL both ways + row-hash checksums
+
+Run from the checkout with LEADFLOW_HOME set (`cd /work/main && LEADFLOW_HOME=$PWD .venv/bin/python
+docs/research/integer-keys/measure.py ...`). Each `time` run copies BASE to WORK first (not timed) and
+runs everything in one transaction, as `leadflow.scoring.rebuild_scores` does, at the production
+DuckDB memory cap, and prints one JSON line (seconds per statement, total, VmHWM of the process).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROTOTYPE = ["10_keys.sql", "20_rollup_ungrouped.sql", "30_factors.sql", "40_lead_scores.sql"]
+
+
+def build(landing: str, out: str) -> None:
+    from leadflow.bench import END_DATE, measure
+
+    Path(out).unlink(missing_ok=True)
+    spec = {"landing": landing, "uri": f"duckdb://{out}", "step": "load", "as_of": END_DATE.isoformat()}
+    result, rss = measure(spec)
+    print(json.dumps({**result, "peak_rss_mib": rss}, default=str))
+
+
+def time_rebuild(mode: str, base: str, work: str) -> None:
+    from leadflow.bench import END_DATE
+    from leadflow.config import load_settings
+    from leadflow.pipeline import model_params
+    from leadflow.scoring import install_rules, load_rules
+    from leadflow.warehouse import connect, split_statements
+
+    shutil.copyfile(base, work)
+    cfg = load_settings()
+    params = model_params(cfg, END_DATE)
+    steps: list[tuple[str, float]] = []
+
+    def timed(label: str, work_fn: Callable[[], object]) -> None:
+        t0 = time.perf_counter()
+        work_fn()
+        steps.append((label, round(time.perf_counter() - t0, 3)))
+
+    with connect(f"duckdb://{work}") as wh:
+
+        def run_sql(tag: str, sql: str) -> None:
+            for i, statement in enumerate(split_statements(sql)):
+                timed(f"{tag}#{i} {' '.join(statement.split())[:60]}", lambda s=statement: wh.execute(s, params))
+
+        t_all = time.perf_counter()
+        with wh.transaction():
+            timed("install_rules", lambda: install_rules(wh, load_rules(cfg.path(cfg.scoring_rules))))
+            if mode == "current":
+                run_sql("event_daily", wh.model_sql("scoring/event_daily.sql", full=True))
+                run_sql("score_factors", wh.model_sql("scoring/score_factors.sql", refresh_rollup=False))
+                run_sql("lead_scores", wh.model_sql("scoring/lead_scores.sql"))
+            else:
+                for name in PROTOTYPE:
+                    run_sql(Path(name).stem, (HERE / name).read_text(encoding="utf-8"))
+        total = time.perf_counter() - t_all
+        scored = wh.scalar("select count(*) from scoring.lead_scores where as_of_date = :d", {"d": END_DATE})
+    status = Path("/proc/self/status").read_text().splitlines()
+    hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    print(
+        json.dumps(
+            {"mode": mode, "total": round(total, 3), "scored": scored, "peak_rss_mib": round(hwm), "steps": steps}
+        )
+    )
+
+
+def compare(a: str, b: str) -> bool:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"attach '{a}' as a (read_only)")
+    con.execute(f"attach '{b}' as b (read_only)")
+    same = True
+    for table in ("lead_scores", "score_factors"):
+        rows = [con.execute(f"select count(*) from {s}.scoring.{table}").fetchone()[0] for s in "ab"]
+        only = [
+            con.execute(
+                f"select count(*) from (select * from {x}.scoring.{table} except all select * from {y}.scoring.{table})"
+            ).fetchone()[0]
+            for x, y in (("a", "b"), ("b", "a"))
+        ]
+        sums = [
+            con.execute(f"select bit_xor(hash(t)), sum(hash(t) % 1000003) from {s}.scoring.{table} as t").fetchone()
+            for s in "ab"
+        ]
+        print(f"{table}: rows {rows[0]} / {rows[1]}; only in a {only[0]}, only in b {only[1]}", end="; ")
+        print(f"checksums equal {sums[0] == sums[1]}")
+        same = same and rows[0] == rows[1] and only == [0, 0] and sums[0] == sums[1]
+    print("IDENTICAL" if same else "DIFFERENT")
+    return same
+
+
+if __name__ == "__main__":
+    command, *args = sys.argv[1:]
+    if command == "build":
+        build(*args)
+    elif command == "time":
+        time_rebuild(*args)
+    elif command == "compare":
+        sys.exit(0 if compare(*args) else 1)
+    else:
+        sys.exit(__doc__)
