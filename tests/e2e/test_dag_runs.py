@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -23,8 +24,8 @@ from leadflow.sources.generate import generate
 from leadflow.warehouse import connect
 from tests.fixtures.sendgrid_server import SendGridServer
 
-# The `airflow dags test` runs share this checkout's Airflow home (one SQLite metadata database):
-# under pytest-xdist they run one after another on one worker.
+# The `airflow dags test` runs use an Airflow home of this module's own (`airflow_home`): under
+# pytest-xdist they stay on one worker, one after another, as SQLite takes one writer at a time.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow_home")]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ def airflow_home(tmp_path_factory) -> Path:
         shared.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
     home = tmp_path_factory.mktemp("airflow_home")
-    with sqlite3.connect(shared) as source, sqlite3.connect(home / "airflow.db") as copy:
+    with closing(sqlite3.connect(shared)) as source, closing(sqlite3.connect(home / "airflow.db")) as copy:
         source.backup(copy)  # a consistent copy even while another process writes
     return home
 
