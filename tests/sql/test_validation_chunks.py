@@ -14,7 +14,7 @@ from leadflow.pipeline import cutoff, validate_raw
 from leadflow.validation import raw
 from leadflow.validation.raw import GateResult, ValidationFailed, validate_raw_crm, validate_raw_events
 from leadflow.validation.settings import ValidationSettings
-from leadflow.warehouse import size_bytes
+from tests.unit.test_foundation_units import duckdb_cap
 from tests.unit.test_validation_raw import AS_OF, EVENT, LEAD
 
 BATCH = "2026-11-22"
@@ -205,23 +205,20 @@ def test_duckdb_streams_a_batch_under_a_lower_cap_and_gets_its_cap_back(wh, sett
     if wh.dialect != "duckdb":
         pytest.skip("PostgreSQL's memory is the server's: nothing to lower in this process")
 
-    def cap() -> float | None:
-        return size_bytes(wh.scalar("select current_setting('memory_limit')"))
-
     seen: list[float | None] = []
     real = raw.validate_batch
 
     def spying(*args, **kwargs):
-        seen.append(cap())
+        seen.append(duckdb_cap(wh))
         return real(*args, **kwargs)
 
     monkeypatch.setattr(raw, "validate_batch", spying)
     land(wh, "raw.crm_leads", batch("crm"))
-    before = cap()
+    before = duckdb_cap(wh)
     with pytest.raises(ValidationFailed):  # a failing batch gets the cap back too
         validate_raw(wh, with_chunks(settings, 7, max_bad_share=0.05), RUN_DATE, "crm")
     assert seen and seen[0] < before / 2
-    assert cap() == before
+    assert duckdb_cap(wh) == before
 
 
 def test_fetch_chunks_streams_at_most_the_chunk_and_one_frame_when_empty(wh) -> None:

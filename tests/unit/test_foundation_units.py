@@ -57,25 +57,26 @@ def test_memory_sizes_read_as_duckdb_reads_them(size, expected):
     assert size_bytes(size) == expected
 
 
-def _duckdb_cap(wh) -> float | None:
+def duckdb_cap(wh) -> float | None:
+    """The memory cap DuckDB runs under right now, in bytes."""
     return size_bytes(wh.scalar("select current_setting('memory_limit')"))
 
 
 def test_streaming_lowers_the_duckdb_cap_inside_a_transaction_and_restores_it(tmp_path):
     with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
-        cap = _duckdb_cap(wh)
+        cap = duckdb_cap(wh)
         with wh.transaction(), pytest.raises(RuntimeError, match="boom"), wh.streaming_memory():
-            assert _duckdb_cap(wh) < cap / 2
+            assert duckdb_cap(wh) < cap / 2
             raise RuntimeError("boom")
-        assert _duckdb_cap(wh) == cap  # back after an error too
+        assert duckdb_cap(wh) == cap  # back after an error too
 
 
 def test_streaming_never_raises_a_lower_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(warehouse, "DUCKDB_MEMORY_LIMIT", "128MB")
     with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
-        cap = _duckdb_cap(wh)
+        cap = duckdb_cap(wh)
         with wh.streaming_memory():
-            assert _duckdb_cap(wh) == cap
+            assert duckdb_cap(wh) == cap
 
 
 @pytest.mark.parametrize(
