@@ -201,15 +201,15 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 
 
 def score(
-    wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_rollup: bool = True
+    wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_keys: bool = True
 ) -> dict:
     """Load the scoring rules and compute every lead's factors and score for the as-of date (first
-    folding new event batches into the daily rollup, unless the caller has just rebuilt it)."""
+    keying new event batches (scoring.keyed_events), unless the caller has just rebuilt them)."""
     rules = load_rules(rules_path or settings.path(settings.scoring_rules))
     params = model_params(settings, as_of)
     with wh.transaction():
         install_rules(wh, rules)
-        wh.run_model("scoring/score_factors.sql", params, refresh_rollup=refresh_rollup)
+        wh.run_model("scoring/score_factors.sql", params, refresh_keys=refresh_keys)
         wh.run_model("scoring/lead_scores.sql", params)
     return {
         "rules_version": rules.version,

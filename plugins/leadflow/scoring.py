@@ -278,7 +278,7 @@ def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
 
 
 def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None) -> dict:
-    """The full rebuild: the daily event rollup from all of `core.events`, then every date rescored.
+    """The full rebuild: the keyed events from all of `core.events`, then every date rescored.
 
     Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
     """
@@ -286,10 +286,10 @@ def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_p
 
     first = min(dates) if dates else date.today()
     with wh.transaction():
-        wh.run_model("scoring/event_daily.sql", model_params(settings, first), full=True)
-        results = [score(wh, settings, d, rules_path, refresh_rollup=False) for d in sorted(dates)]
+        wh.run_model("scoring/keyed_events.sql", model_params(settings, first), full=True)
+        results = [score(wh, settings, d, rules_path, refresh_keys=False) for d in sorted(dates)]
     return {
         "dates": len(results),
-        "rollup_rows": wh.scalar("select count(*) from scoring.event_daily"),
+        "keyed_events": wh.scalar("select count(*) from scoring.keyed_events"),
         "scored": sum(int(r["scored"]) for r in results),
     }

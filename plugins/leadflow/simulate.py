@@ -285,16 +285,16 @@ def cmd_rescore(args: argparse.Namespace) -> int:
         ]
         result = rebuild_scores(wh, cfg, dates)
     print(
-        f"rebuilt the event rollup ({result['rollup_rows']:,} rows) and rescored {result['dates']} date(s),"
+        f"re-keyed {result['keyed_events']:,} events and rescored {result['dates']} date(s),"
         f" {result['scored']:,} scores"
     )
     return 0
 
 
 def add_rescore_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `leadflow rescore --full [--date D ...]`: rebuild the daily event rollup from all events and
+    """Add `leadflow rescore --full [--date D ...]`: key every event of core.events again and
     rescore the given dates (default: every scored date); gives the same scores as the nightly runs."""
-    res = subparsers.add_parser("rescore", help="full rebuild: event rollup from all events, then rescore dates")
+    res = subparsers.add_parser("rescore", help="full rebuild: every event keyed again, then the dates rescored")
     res.add_argument("--full", action="store_true", required=True, help="rebuild from all of core.events")
     res.add_argument("--date", type=date.fromisoformat, action="append", help="as-of date (repeatable)")
     res.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")

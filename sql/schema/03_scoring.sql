@@ -84,20 +84,66 @@ create index if not exists lead_scores_date_brin on scoring.lead_scores using br
 -- rules added after the first release: a warehouse created earlier gains the column here
 alter table scoring.engagement_rules add column if not exists asset_pattern text;
 
--- scoring.event_daily: events per loading batch, lead, local day, type, url and asset (the rollup the
--- engagement factors read, so a night's work grows with new events, not with all history)
-create table if not exists scoring.event_daily (
-    _batch_id text not null,
-    lead_id text not null,
-    event_date date not null,
-    event_type text not null,
-    url text,
-    asset text,
-    events integer not null
+-- Integer keys under the scoring tables (docs/adr/0006): the rebuild and the nightly rescore group and
+-- join on integers, and the text ids are joined back once, when the factors and scores are written.
+
+-- scoring.lead_keys: a dense INTEGER per lead id (every lead of core.leads and any lead only events
+-- know), assigned when the lead is first seen and never reused
+create table if not exists scoring.lead_keys (
+    lead_key integer not null,
+    lead_id text not null
 );
 
--- scoring.event_daily_batches: one row per batch of core.events already folded into scoring.event_daily
-create table if not exists scoring.event_daily_batches (
+-- scoring.event_triples: each distinct (event type, url, asset) of core.events, numbered as it first
+-- arrives; the engagement rules' patterns are matched against these, not against every event
+create table if not exists scoring.event_triples (
+    triple_id integer not null,
+    event_type text not null,
+    url text,
+    asset text
+);
+
+-- scoring.rule_keys: every rule (fit, engagement, the score-range clamp) as a SMALLINT in rule-id
+-- order, so ordering by key orders by rule id (the reasons' tie-break); rebuilt with the rules
+create table if not exists scoring.rule_keys (
+    rule_key smallint not null,
+    rule_id text not null,
+    kind text not null,
+    label_ja text,
+    label_en text,
+    hand_raiser boolean not null,
+    labelled boolean not null
+);
+
+-- scoring.triple_rules: which engagement rule each triple counts for; rebuilt with the rules, so a
+-- rule change needs no new rollup
+create table if not exists scoring.triple_rules (
+    triple_id integer not null,
+    rule_key smallint not null
+);
+
+-- scoring.keyed_events: every event of core.events as integers (its batch's as-of date, lead key, local
+-- day, triple): what the engagement factors read. Grouping it hardly compresses (each lead's events are
+-- spread over days, types and pages), so it keeps one row per event and the factors count them.
+create table if not exists scoring.keyed_events (
+    batch_date date not null,
+    lead_key integer not null,
+    event_date date not null,
+    triple_id integer not null
+);
+
+-- scoring.keyed_event_batches: one row per batch of core.events already in scoring.keyed_events
+create table if not exists scoring.keyed_event_batches (
     _batch_id text primary key,
     events integer not null
 );
+
+{% if dialect == 'postgres' -%}
+create unique index if not exists lead_keys_lead_id_idx on scoring.lead_keys (lead_id);
+create unique index if not exists lead_keys_lead_key_idx on scoring.lead_keys (lead_key);
+{%- endif %}
+
+-- warehouses created before ADR 0006 kept a text-keyed rollup: it is derived data, so it goes, and
+-- the next scoring run rolls every batch of core.events up again (none is listed as folded in)
+drop table if exists scoring.event_daily;
+drop table if exists scoring.event_daily_batches;

@@ -9,83 +9,95 @@ settings as (
 ),
 
 factors as (
-    select *
-    from scoring.score_factors
-    where as_of_date = cast(:as_of_date as date)
-),
-
-labels as (
-    select rule_id, label_ja, label_en, false as hand_raiser from scoring.fit_rules
-    union all
-    select rule_id, label_ja, label_en, hand_raiser from scoring.engagement_rules
+    -- the day's factors on integer keys, from score_factors.sql in the same transaction
+    select
+        f.lead_key,
+        f.rule_key,
+        f.occurrences,
+        f.points,
+        r.kind,
+        r.hand_raiser,
+        r.labelled
+    from scoring_day_factors as f
+    inner join scoring.rule_keys as r on f.rule_key = r.rule_key
 ),
 
 totals as (
     select
-        l.lead_id,
+        lead_key,
         -- factors carry two decimals; rounding the sums makes them independent of summation order
-        {{ m.round2("coalesce(sum(case when f.kind = 'fit' then f.points end), 0)") }} as fit_score,
-        {{ m.round2("coalesce(sum(case when f.kind = 'engagement' then f.points end), 0)") }} as engagement_score,
-        {{ m.round2('coalesce(sum(f.points), 0)') }} as total_score,
-        coalesce(max(case when lb.hand_raiser then 1 else 0 end), 0) = 1 as hand_raiser
-    from core.leads as l
-    left join factors as f on l.lead_id = f.lead_id
-    left join labels as lb on f.rule_id = lb.rule_id
-    group by l.lead_id
+        {{ m.round2("coalesce(sum(case when kind = 'fit' then points end), 0)") }} as fit_score,
+        {{ m.round2("coalesce(sum(case when kind = 'engagement' then points end), 0)") }} as engagement_score,
+        {{ m.round2('coalesce(sum(points), 0)') }} as total_score,
+        coalesce(max(case when hand_raiser then 1 else 0 end), 0) = 1 as hand_raiser
+    from factors
+    group by lead_key
 ),
 
 ranked_factors as (
-    -- the strength order of each lead's labelled factors, on narrow rows (the texts come after the cut)
+    -- the strength order of each lead's labelled factors (rule keys are in rule-id order)
     select
-        f.lead_id,
-        f.rule_id,
-        f.kind,
-        f.occurrences,
-        f.points,
-        row_number() over (partition by f.lead_id order by abs(f.points) desc, f.rule_id) as strength
-    from factors as f
-    inner join labels as lb on f.rule_id = lb.rule_id
-    where round(f.points) <> 0
-),
-
-reason_parts as (
-    select
-        rf.lead_id,
-        rf.strength,
-        case when l.locale = 'ja' then lb.label_ja else lb.label_en end
-        || case
-            when rf.kind = 'engagement' and rf.occurrences > 1 and l.locale = 'ja'
-                then ' ' || cast(rf.occurrences as varchar) || '回'
-            when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
-            else ''
-        end
-        || ' (' || case when rf.points >= 0 then '+' else '' end
-        || cast(cast(round(rf.points) as integer) as varchar) || ')' as reason
-    from ranked_factors as rf
-    cross join settings as s
-    inner join labels as lb on rf.rule_id = lb.rule_id
-    inner join core.leads as l on rf.lead_id = l.lead_id
-    where rf.strength <= s.top_reasons
-),
-
-reasons as (
-    select
-        lead_id,
-        string_agg(reason, ' / ' order by strength) as top_reasons
-    from reason_parts
-    group by lead_id
+        lead_key,
+        rule_key,
+        kind,
+        occurrences,
+        points,
+        row_number() over (partition by lead_key order by abs(points) desc, rule_key) as strength
+    from factors
+    where labelled and round(points) <> 0
 ),
 
 last_activity as (
-    -- from the daily rollup, with the same batches the factors saw (see score_factors.sql)
+    -- from the keyed events, with the same batches the factors saw (see score_factors.sql)
     select
-        lead_id,
+        lead_key,
         max(event_date) as last_activity_date
-    from scoring.event_daily
+    from scoring.keyed_events
     where
         event_date <= cast(:as_of_date as date)
-        and _batch_id <= cast(:as_of_date as varchar)
-    group by lead_id
+        and batch_date <= cast(:as_of_date as date)
+    group by lead_key
+),
+
+per_lead as (
+    -- one row per lead of core.leads (a lead only events know has factors but no score yet)
+    select
+        k.lead_key,
+        l.lead_id,
+        l.locale,
+        coalesce(t.fit_score, 0) as fit_score,
+        coalesce(t.engagement_score, 0) as engagement_score,
+        coalesce(t.total_score, 0) as total_score,
+        coalesce(t.hand_raiser, false) as hand_raiser,
+        la.last_activity_date
+    from core.leads as l
+    inner join scoring.lead_keys as k on l.lead_id = k.lead_id
+    left join totals as t on k.lead_key = t.lead_key
+    left join last_activity as la on k.lead_key = la.lead_key
+),
+
+reasons as (
+    -- the strongest few factors as text, in the lead's language; labels are joined after the cut
+    select
+        p.lead_key,
+        string_agg(
+            case when p.locale = 'ja' then r.label_ja else r.label_en end
+            || case
+                when rf.kind = 'engagement' and rf.occurrences > 1 and p.locale = 'ja'
+                    then ' ' || cast(rf.occurrences as varchar) || '回'
+                when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
+                else ''
+            end
+            || ' (' || case when rf.points >= 0 then '+' else '' end
+            || cast(cast(round(rf.points) as integer) as varchar) || ')',
+            ' / ' order by rf.strength
+        ) as top_reasons
+    from ranked_factors as rf
+    cross join settings as s
+    inner join scoring.rule_keys as r on rf.rule_key = r.rule_key
+    inner join per_lead as p on rf.lead_key = p.lead_key
+    where rf.strength <= s.top_reasons
+    group by p.lead_key
 ),
 
 week_ago as (
@@ -96,28 +108,29 @@ week_ago as (
 
 final as (
     select
-        t.lead_id,
+        p.lead_id,
         cast(:as_of_date as date) as as_of_date,
-        t.fit_score,
-        t.engagement_score,
-        t.total_score,
+        p.fit_score,
+        p.engagement_score,
+        p.total_score,
         case
-            when t.fit_score >= s.grade_a then 'A'
-            when t.fit_score >= s.grade_b then 'B'
-            when t.fit_score >= s.grade_c then 'C'
+            when p.fit_score >= s.grade_a then 'A'
+            when p.fit_score >= s.grade_b then 'B'
+            when p.fit_score >= s.grade_c then 'C'
             else 'D'
         end as fit_grade,
-        t.total_score - w.total_score as score_change_7d,
-        coalesce(t.total_score - w.total_score >= s.heating_up_delta, false) as heating_up,
-        t.hand_raiser,
-        la.last_activity_date,
+        p.total_score - w.total_score as score_change_7d,
+        coalesce(p.total_score - w.total_score >= s.heating_up_delta, false) as heating_up,
+        p.hand_raiser,
+        p.last_activity_date,
         coalesce(r.top_reasons, '') as top_reasons,
         s.rules_version
-    from totals as t
+    from per_lead as p
     cross join settings as s
-    left join reasons as r on t.lead_id = r.lead_id
-    left join last_activity as la on t.lead_id = la.lead_id
-    left join week_ago as w on t.lead_id = w.lead_id
+    left join reasons as r on p.lead_key = r.lead_key
+    left join week_ago as w on p.lead_id = w.lead_id
 )
 
 select * from final;
+
+drop table if exists scoring_day_factors;

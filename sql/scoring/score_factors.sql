@@ -1,37 +1,93 @@
 -- scoring.score_factors: one row per lead, as-of date and matching rule, with the points it adds.
--- First bring the daily event rollup up to date (incremental; see docs/adr/0002).
-{% if refresh_rollup | default(true) %}{% include 'scoring/event_daily.sql' %}{% endif %}
+-- First bring the keyed events up to date (incremental; see docs/adr/0002), then work on integer keys
+-- (docs/adr/0006) and join the text ids back once, when the factors are written. The day's factors
+-- stay in the temp table scoring_day_factors for lead_scores.sql, in the same transaction.
+{% if refresh_keys | default(true) %}{% include 'scoring/keyed_events.sql' %}{% endif %}
 
-delete from scoring.score_factors where as_of_date = cast(:as_of_date as date);
+delete from scoring.rule_keys;
 
-insert into scoring.score_factors
+insert into scoring.rule_keys
+with
+
+rules as (
+    select rule_id, 'fit' as kind, label_ja, label_en, false as hand_raiser, true as labelled
+    from scoring.fit_rules
+    union all
+    select rule_id, 'engagement', label_ja, label_en, hand_raiser, true
+    from scoring.engagement_rules
+    union all
+    -- the clamp to the score range is a factor too, so a lead's factors always add up to its total
+    select 'score_range', 'clamp', null, null, false, false
+),
+
+final as (
+    select
+        cast(row_number() over (order by rule_id) as smallint) as rule_key,
+        rule_id,
+        kind,
+        label_ja,
+        label_en,
+        hand_raiser,
+        labelled
+    from rules
+)
+
+select * from final;
+
+-- the engagement rules' patterns, matched once per triple (a pattern read from a table is compiled per
+-- row, and a few dozen triples stand for every event)
+delete from scoring.triple_rules;
+
+insert into scoring.triple_rules
+select
+    t.triple_id,
+    k.rule_key
+from scoring.event_triples as t
+inner join scoring.engagement_rules as r
+    on
+        t.event_type = r.event_type
+        and (r.url_pattern is null or {{ m.regex_match('t.url', 'r.url_pattern') }})
+        and (r.asset_pattern is null or {{ m.regex_match('t.asset', 'r.asset_pattern') }})
+inner join scoring.rule_keys as k on r.rule_id = k.rule_id;
+
+drop table if exists scoring_day_factors;
+
+create temp table scoring_day_factors as
 with
 
 leads as (
-    select * from core.leads
+    select
+        k.lead_key,
+        l.*
+    from core.leads as l
+    inner join scoring.lead_keys as k on l.lead_id = k.lead_id
 ),
 
 fit_rules as (
-    select * from scoring.fit_rules
+    select
+        k.rule_key,
+        r.*
+    from scoring.fit_rules as r
+    inner join scoring.rule_keys as k on r.rule_id = k.rule_id
 ),
 
 attributes as (
     -- one row per lead and rule field: the value as text and as a number
-    select lead_id, 'job_title' as field, job_title as value_text, cast(null as double precision) as value_num from leads
+    select lead_key, 'job_title' as field, job_title as value_text, cast(null as double precision) as value_num from leads
     union all
-    select lead_id, 'industry', industry, null from leads
+    select lead_key, 'industry', industry, null from leads
     union all
-    select lead_id, 'employee_count', cast(employee_count as varchar), cast(employee_count as double precision) from leads
+    select lead_key, 'employee_count', cast(employee_count as varchar), cast(employee_count as double precision) from leads
     union all
-    select lead_id, 'company', company, null from leads
+    select lead_key, 'company', company, null from leads
     union all
-    select lead_id, 'email', email, null from leads
+    select lead_key, 'email', email, null from leads
     union all
-    select lead_id, 'country', country, null from leads
+    select lead_key, 'country', country, null from leads
     union all
-    select lead_id, 'lead_source', lead_source, null from leads
+    select lead_key, 'lead_source', lead_source, null from leads
     union all
-    select lead_id, 'locale', locale, null from leads
+    select lead_key, 'locale', locale, null from leads
 ),
 
 attribute_values as (
@@ -44,7 +100,7 @@ value_matches as (
     select
         v.field,
         v.value_text,
-        r.rule_id,
+        r.rule_key,
         r.rule_group,
         r.priority,
         r.points
@@ -78,8 +134,8 @@ value_matches as (
 fit_matches as (
     -- back from values to leads (a missing value joins as its own key, for is_null rules)
     select
-        a.lead_id,
-        vm.rule_id,
+        a.lead_key,
+        vm.rule_key,
         vm.rule_group,
         vm.priority,
         vm.points
@@ -93,62 +149,53 @@ fit_matches as (
 fit_factors as (
     -- within a rule group only the first matching rule (lowest priority number) counts
     select
-        lead_id,
-        rule_id,
-        'fit' as kind,
+        lead_key,
+        rule_key,
         1 as occurrences,
         points
     from (
         select
             fit_matches.*,
-            row_number() over (partition by lead_id, rule_group order by priority) as rank_in_group
+            row_number() over (partition by lead_key, rule_group order by priority) as rank_in_group
         from fit_matches
     ) as ranked
     where rank_in_group = 1
 ),
 
-events_in_scope as (
-    -- the daily rollup, not raw events: one row per lead, day, type, url and asset; only batches
-    -- loaded by this date's run or earlier (batch ids are ISO dates), so a rescore of a past date
-    -- sees what its night saw, and a full rebuild reproduces every night exactly
+engagement_rules as (
     select
-        d.lead_id,
-        d.event_type,
-        d.url,
-        d.asset,
-        d.event_date,
-        d.events
-    from scoring.event_daily as d
-    where
-        d.event_date <= cast(:as_of_date as date)
-        and d._batch_id <= cast(:as_of_date as varchar)
+        k.rule_key,
+        r.*
+    from scoring.engagement_rules as r
+    inner join scoring.rule_keys as k on r.rule_id = k.rule_id
 ),
 
 daily as (
-    -- events per lead, rule and day, at most max_per_day counted (anti-gaming)
+    -- events per lead, rule and day within the rule's window, at most max_per_day counted
+    -- (anti-gaming); only batches loaded by this date's run or earlier, so a rescore of a past date
+    -- sees what its night saw, and a full rebuild reproduces every night exactly
     select
-        ev.lead_id,
-        r.rule_id,
-        ev.event_date,
-        least(sum(ev.events), max(r.max_per_day)) as counted,
+        e.lead_key,
+        r.rule_key,
+        e.event_date,
+        least(count(*), max(r.max_per_day)) as counted,
         max(r.points) as points,
         max(r.half_life_days) as half_life_days,
         max(r.cap) as cap
-    from events_in_scope as ev
-    inner join scoring.engagement_rules as r
-        on
-            ev.event_type = r.event_type
-            and (r.url_pattern is null or {{ m.regex_match('ev.url', 'r.url_pattern') }})
-            and (r.asset_pattern is null or {{ m.regex_match('ev.asset', 'r.asset_pattern') }})
-            and {{ m.days_between('ev.event_date', 'cast(:as_of_date as date)') }} < r.window_days
-    group by ev.lead_id, r.rule_id, ev.event_date
+    from scoring.keyed_events as e
+    inner join scoring.triple_rules as tr on e.triple_id = tr.triple_id
+    inner join engagement_rules as r on tr.rule_key = r.rule_key
+    where
+        e.event_date <= cast(:as_of_date as date)
+        and e.batch_date <= cast(:as_of_date as date)
+        and {{ m.days_between('e.event_date', 'cast(:as_of_date as date)') }} < r.window_days
+    group by e.lead_key, r.rule_key, e.event_date
 ),
 
 engagement_factors as (
     select
-        d.lead_id,
-        d.rule_id,
-        'engagement' as kind,
+        d.lead_key,
+        d.rule_key,
         cast(sum(d.counted) as integer) as occurrences,
         least(
             sum(
@@ -157,45 +204,62 @@ engagement_factors as (
             max(d.cap)
         ) as points
     from daily as d
-    group by d.lead_id, d.rule_id
+    group by d.lead_key, d.rule_key
 ),
 
-final as (
-    select lead_id, cast(:as_of_date as date) as as_of_date, rule_id, kind, occurrences, {{ m.round2('points') }} as points
+unclamped as (
+    select lead_key, rule_key, occurrences, {{ m.round2('points') }} as points
     from fit_factors
     union all
-    select lead_id, cast(:as_of_date as date), rule_id, kind, occurrences, {{ m.round2('points') }}
+    select lead_key, rule_key, occurrences, {{ m.round2('points') }}
     from engagement_factors
-)
-
-select * from final;
-
--- the clamp to the score range is a factor too, so a lead's factors always add up to its total
-insert into scoring.score_factors
-with
+),
 
 sums as (
     select
-        lead_id,
+        lead_key,
         {{ m.round2('sum(points)') }} as raw_total
-    from scoring.score_factors
-    where as_of_date = cast(:as_of_date as date)
-    group by lead_id
+    from unclamped
+    group by lead_key
 ),
 
-final as (
+clamp as (
     select
-        sums.lead_id,
-        cast(:as_of_date as date) as as_of_date,
-        'score_range' as rule_id,
-        'clamp' as kind,
+        sums.lead_key,
+        k.rule_key,
         1 as occurrences,
         {{ m.round2('greatest(least(sums.raw_total, s.score_max), s.score_min) - sums.raw_total') }} as points
     from sums
     cross join scoring.settings as s
+    inner join scoring.rule_keys as k on k.rule_id = 'score_range'
     where sums.raw_total < s.score_min or sums.raw_total > s.score_max
+),
+
+final as (
+    select lead_key, rule_key, cast(occurrences as integer) as occurrences, cast(points as double precision) as points
+    from unclamped
+    union all
+    select lead_key, rule_key, occurrences, cast(points as double precision)
+    from clamp
 )
 
 select * from final;
+
+{{ m.analyze("scoring_day_factors") }};
+
+delete from scoring.score_factors where as_of_date = cast(:as_of_date as date);
+
+-- the ledger keeps text ids: joined back here, once
+insert into scoring.score_factors
+select
+    k.lead_id,
+    cast(:as_of_date as date) as as_of_date,
+    r.rule_id,
+    r.kind,
+    f.occurrences,
+    f.points
+from scoring_day_factors as f
+inner join scoring.lead_keys as k on f.lead_key = k.lead_key
+inner join scoring.rule_keys as r on f.rule_key = r.rule_key;
 
 {{ m.analyze("scoring.score_factors") }};

@@ -1,4 +1,4 @@
-"""The daily event rollup: nightly incremental scoring equals a full rebuild, on DuckDB and PostgreSQL."""
+"""The keyed events: nightly incremental scoring equals a full rebuild, on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -40,15 +40,15 @@ def test_incremental_nightly_runs_equal_a_full_rebuild(wh, settings):
     add_events(wh, "B", ("pricing_view", DAYS[-1].isoformat()), prefix="rerun-")
     score(wh, settings, DAYS[-1])
     incremental = snapshot(wh)
-    rolled = dict(wh.fetchall("select _batch_id, events from scoring.event_daily_batches"))
+    rolled = dict(wh.fetchall("select _batch_id, events from scoring.keyed_event_batches"))
     assert sum(rolled.values()) == wh.scalar("select count(*) from core.events")
-    # the rollup is smaller than the events it stands for (same lead, day, type and url fold together)
-    assert wh.scalar("select count(*) from scoring.event_daily") < wh.scalar("select count(*) from core.events")
+    # every event once, as integer keys (the rerun replaced its batch's rows rather than adding to them)
+    assert wh.scalar("select count(*) from scoring.keyed_events") == wh.scalar("select count(*) from core.events")
 
     result = rebuild_scores(wh, settings, DAYS)
     assert result["dates"] == len(DAYS)
     assert snapshot(wh) == incremental
-    assert dict(wh.fetchall("select _batch_id, events from scoring.event_daily_batches")) == rolled
+    assert dict(wh.fetchall("select _batch_id, events from scoring.keyed_event_batches")) == rolled
 
 
 def test_a_night_rolls_up_only_its_own_and_unseen_batches(wh, settings):
@@ -60,6 +60,6 @@ def test_a_night_rolls_up_only_its_own_and_unseen_batches(wh, settings):
     add_events(wh, "A", ("pricing_view", "2026-11-19"), batch="2026-11-20", prefix="oob-")
     add_events(wh, "A", ("pricing_view", "2026-11-21"))
     score(wh, settings, date(2026, 11, 21))
-    assert wh.scalar("select sum(events) from scoring.event_daily") == 2
+    assert wh.scalar("select count(*) from scoring.keyed_events") == 2
     rebuild_scores(wh, settings, [date(2026, 11, 21)])
-    assert wh.scalar("select sum(events) from scoring.event_daily") == 3
+    assert wh.scalar("select count(*) from scoring.keyed_events") == 3

@@ -39,8 +39,10 @@ def reset(wh) -> None:
         "core.events",
         "scoring.score_factors",
         "scoring.lead_scores",
-        "scoring.event_daily",
-        "scoring.event_daily_batches",
+        "scoring.keyed_events",
+        "scoring.keyed_event_batches",
+        "scoring.lead_keys",
+        "scoring.event_triples",
     ):
         wh.execute(f"delete from {table}")
 

@@ -1,14 +1,16 @@
 """Research harness for ADR 0006 (integer keys): build a bench warehouse, time a full rebuild statement
-by statement (the shipped SQL or this folder's prototype), and compare two warehouses' scores.
+by statement, and compare two warehouses' scores (e.g. this checkout's against an earlier commit's).
 
     python measure.py build LANDING_DIR OUT.duckdb          # the bench's first night, kept
-    python measure.py time current|proto BASE.duckdb WORK.duckdb
+    python measure.py time BASE.duckdb WORK.duckdb           # the checkout's rebuild (rebuild_scores' SQL)
     python measure.py compare A.duckdb B.duckdb             # EXCEPT ALL both ways + row-hash checksums
 
 Run from the checkout with LEADFLOW_HOME set (`cd /work/main && LEADFLOW_HOME=$PWD .venv/bin/python
-docs/research/integer-keys/measure.py ...`). Each `time` run copies BASE to WORK first (not timed) and
-runs everything in one transaction, as `leadflow.scoring.rebuild_scores` does, at the production
-DuckDB memory cap, and prints one JSON line (seconds per statement, total, VmHWM of the process).
+docs/research/integer-keys/measure.py ...`). Each `time` run copies BASE to WORK and brings its schemas
+to this checkout's (not timed), then runs everything in one transaction, as
+`leadflow.scoring.rebuild_scores` does, at the production DuckDB memory cap, and prints one JSON line
+(seconds per statement, total, VmHWM of the process). The prototype SQL this folder held before ADR 0006
+was implemented is in git history (commit 6f4cc12); `time` there took `current|proto` as a first argument.
 """
 
 from __future__ import annotations
@@ -20,9 +22,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-PROTOTYPE = ["10_keys.sql", "20_rollup_ungrouped.sql", "30_factors.sql", "40_lead_scores.sql"]
-
 
 def build(landing: str, out: str) -> None:
     from leadflow.bench import END_DATE, measure
@@ -33,10 +32,10 @@ def build(landing: str, out: str) -> None:
     print(json.dumps({**result, "peak_rss_mib": rss}, default=str))
 
 
-def time_rebuild(mode: str, base: str, work: str) -> None:
+def time_rebuild(base: str, work: str) -> None:
     from leadflow.bench import END_DATE
     from leadflow.config import load_settings
-    from leadflow.pipeline import model_params
+    from leadflow.pipeline import create_schemas, model_params
     from leadflow.scoring import install_rules, load_rules
     from leadflow.warehouse import connect, split_statements
 
@@ -51,6 +50,7 @@ def time_rebuild(mode: str, base: str, work: str) -> None:
         steps.append((label, round(time.perf_counter() - t0, 3)))
 
     with connect(f"duckdb://{work}") as wh:
+        create_schemas(wh)
 
         def run_sql(tag: str, sql: str) -> None:
             for i, statement in enumerate(split_statements(sql)):
@@ -59,22 +59,14 @@ def time_rebuild(mode: str, base: str, work: str) -> None:
         t_all = time.perf_counter()
         with wh.transaction():
             timed("install_rules", lambda: install_rules(wh, load_rules(cfg.path(cfg.scoring_rules))))
-            if mode == "current":
-                run_sql("event_daily", wh.model_sql("scoring/event_daily.sql", full=True))
-                run_sql("score_factors", wh.model_sql("scoring/score_factors.sql", refresh_rollup=False))
-                run_sql("lead_scores", wh.model_sql("scoring/lead_scores.sql"))
-            else:
-                for name in PROTOTYPE:
-                    run_sql(Path(name).stem, (HERE / name).read_text(encoding="utf-8"))
+            run_sql("keyed_events", wh.model_sql("scoring/keyed_events.sql", full=True))
+            run_sql("score_factors", wh.model_sql("scoring/score_factors.sql", refresh_keys=False))
+            run_sql("lead_scores", wh.model_sql("scoring/lead_scores.sql"))
         total = time.perf_counter() - t_all
         scored = wh.scalar("select count(*) from scoring.lead_scores where as_of_date = :d", {"d": END_DATE})
     status = Path("/proc/self/status").read_text().splitlines()
     hwm = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
-    print(
-        json.dumps(
-            {"mode": mode, "total": round(total, 3), "scored": scored, "peak_rss_mib": round(hwm), "steps": steps}
-        )
-    )
+    print(json.dumps({"total": round(total, 3), "scored": scored, "peak_rss_mib": round(hwm), "steps": steps}))
 
 
 def compare(a: str, b: str) -> bool:

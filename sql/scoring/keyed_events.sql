@@ -1,0 +1,146 @@
+-- scoring.keyed_events: refreshed for the run's own batch (:as_of_date, so a rerun re-keys it) and for
+-- every batch of core.events not keyed yet; with `full` set, rebuilt from all of core.events. New leads
+-- and new (type, url, asset) triples get their keys first; keys already given are kept. Everything here
+-- changes in one transaction, so scoring.keyed_events holds exactly the batches listed as keyed.
+{% if full is defined and full -%}
+delete from scoring.keyed_event_batches;
+
+delete from scoring.keyed_events;
+{%- else -%}
+delete from scoring.keyed_event_batches where _batch_id = cast(:as_of_date as varchar);
+
+delete from scoring.keyed_events where batch_date = cast(:as_of_date as date);
+{%- endif %}
+
+{% set pending -%}
+pending as (
+    -- batches in core.events not keyed yet (a walk over the batch index, not a scan of every event)
+    {{ m.pending_batches('core.events', 'scoring.keyed_event_batches') }}
+)
+{%- endset %}
+
+-- every lead of core.leads without a key yet
+insert into scoring.lead_keys
+with
+
+new_leads as (
+    select l.lead_id
+    from core.leads as l
+    where not exists (select 1 from scoring.lead_keys as k where k.lead_id = l.lead_id)
+),
+
+final as (
+    select
+        cast(coalesce((select max(lead_key) from scoring.lead_keys), 0) + row_number() over (order by lead_id) as integer)
+            as lead_key,
+        lead_id
+    from new_leads
+)
+
+select * from final;
+
+-- then any lead only the pending events know (scores must not depend on the CRM having sent it yet)
+insert into scoring.lead_keys
+with
+
+{{ pending }},
+
+new_leads as (
+    select distinct e.lead_id
+    from core.events as e
+    inner join pending as p on e._batch_id = p._batch_id
+    where not exists (select 1 from scoring.lead_keys as k where k.lead_id = e.lead_id)
+),
+
+final as (
+    select
+        cast(coalesce((select max(lead_key) from scoring.lead_keys), 0) + row_number() over (order by lead_id) as integer)
+            as lead_key,
+        lead_id
+    from new_leads
+)
+
+select * from final;
+
+-- the (type, url, asset) triples the pending events bring that have no id yet
+insert into scoring.event_triples
+with
+
+{{ pending }},
+
+batch_triples as (
+    select distinct e.event_type, e.url, e.asset
+    from core.events as e
+    inner join pending as p on e._batch_id = p._batch_id
+),
+
+new_triples as (
+    select b.event_type, b.url, b.asset
+    from batch_triples as b
+    where not exists (
+        select 1 from scoring.event_triples as t
+        where
+            t.event_type = b.event_type
+            and coalesce(t.url, {{ m.null_key() }}) = coalesce(b.url, {{ m.null_key() }})
+            and coalesce(t.asset, {{ m.null_key() }}) = coalesce(b.asset, {{ m.null_key() }})
+    )
+),
+
+final as (
+    select
+        cast(
+            coalesce((select max(triple_id) from scoring.event_triples), 0)
+            + row_number() over (order by event_type, url, asset) as integer
+        ) as triple_id,
+        event_type,
+        url,
+        asset
+    from new_triples
+)
+
+select * from final;
+
+{{ m.analyze("scoring.lead_keys") }};
+
+insert into scoring.keyed_events
+with
+
+{{ pending }},
+
+final as (
+    select
+        cast(e._batch_id as date) as batch_date,
+        k.lead_key,
+        e.event_date,
+        t.triple_id
+    from core.events as e
+    inner join pending as p on e._batch_id = p._batch_id
+    inner join scoring.lead_keys as k on e.lead_id = k.lead_id
+    inner join scoring.event_triples as t
+        on
+            e.event_type = t.event_type
+            -- a missing url or asset joins as its own key (hashable on both backends, unlike
+            -- `is not distinct from`)
+            and coalesce(e.url, {{ m.null_key() }}) = coalesce(t.url, {{ m.null_key() }})
+            and coalesce(e.asset, {{ m.null_key() }}) = coalesce(t.asset, {{ m.null_key() }})
+)
+
+select * from final;
+
+insert into scoring.keyed_event_batches
+with
+
+{{ pending }},
+
+final as (
+    select
+        e._batch_id,
+        cast(count(*) as integer) as events
+    from core.events as e
+    inner join pending as p on e._batch_id = p._batch_id
+    group by e._batch_id
+)
+
+select * from final;
+
+{{ m.analyze("scoring.keyed_events") }};
