@@ -102,20 +102,38 @@ select * from final;
 
 {{ m.analyze("scoring.lead_keys") }};
 
+{{ m.analyze("scoring.event_triples") }};
+
 insert into scoring.keyed_events
 with
 
 {{ pending }},
 
-final as (
+lead_keyed as (
     select
-        cast(e._batch_id as date) as batch_date,
         k.lead_key,
+        e._batch_id,
         e.event_date,
-        t.triple_id
+        e.event_type,
+        e.url,
+        e.asset
     from core.events as e
     inner join pending as p on e._batch_id = p._batch_id
     inner join scoring.lead_keys as k on e.lead_id = k.lead_id
+    {%- if dialect == 'postgres' %}
+    -- a fence: PostgreSQL cannot estimate the three-expression triple join below (it expects ~500
+    -- rows of millions) and would then look every event's lead up through the index one at a time
+    offset 0
+    {%- endif %}
+),
+
+final as (
+    select
+        cast(e._batch_id as date) as batch_date,
+        e.lead_key,
+        e.event_date,
+        t.triple_id
+    from lead_keyed as e
     inner join scoring.event_triples as t
         on
             e.event_type = t.event_type

@@ -64,7 +64,6 @@ per_lead as (
     select
         k.lead_key,
         l.lead_id,
-        l.locale,
         coalesce(t.fit_score, 0) as fit_score,
         coalesce(t.engagement_score, 0) as engagement_score,
         coalesce(t.total_score, 0) as total_score,
@@ -79,11 +78,11 @@ per_lead as (
 reasons as (
     -- the strongest few factors as text, in the lead's language; labels are joined after the cut
     select
-        p.lead_key,
+        rf.lead_key,
         string_agg(
-            case when p.locale = 'ja' then r.label_ja else r.label_en end
+            case when l.locale = 'ja' then r.label_ja else r.label_en end
             || case
-                when rf.kind = 'engagement' and rf.occurrences > 1 and p.locale = 'ja'
+                when rf.kind = 'engagement' and rf.occurrences > 1 and l.locale = 'ja'
                     then ' ' || cast(rf.occurrences as varchar) || '回'
                 when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
                 else ''
@@ -95,9 +94,10 @@ reasons as (
     from ranked_factors as rf
     cross join settings as s
     inner join scoring.rule_keys as r on rf.rule_key = r.rule_key
-    inner join per_lead as p on rf.lead_key = p.lead_key
+    inner join scoring.lead_keys as k on rf.lead_key = k.lead_key
+    inner join core.leads as l on k.lead_id = l.lead_id
     where rf.strength <= s.top_reasons
-    group by p.lead_key
+    group by rf.lead_key
 ),
 
 week_ago as (

@@ -3,6 +3,7 @@ by statement, and compare two warehouses' scores (e.g. this checkout's against a
 
     python measure.py build LANDING_DIR OUT.duckdb          # the bench's first night, kept
     python measure.py time BASE.duckdb WORK.duckdb           # the checkout's rebuild (rebuild_scores' SQL)
+    python measure.py time postgresql://.../DB               # the same, in place on a PostgreSQL warehouse
     python measure.py compare A.duckdb B.duckdb             # EXCEPT ALL both ways + row-hash checksums
 
 Run from the checkout with LEADFLOW_HOME set (`cd /work/main && LEADFLOW_HOME=$PWD .venv/bin/python
@@ -32,14 +33,20 @@ def build(landing: str, out: str) -> None:
     print(json.dumps({**result, "peak_rss_mib": rss}, default=str))
 
 
-def time_rebuild(base: str, work: str) -> None:
+def time_rebuild(base: str, work: str | None = None) -> None:
     from leadflow.bench import END_DATE
     from leadflow.config import load_settings
     from leadflow.pipeline import create_schemas, model_params
     from leadflow.scoring import install_rules, load_rules
     from leadflow.warehouse import connect, split_statements
 
-    shutil.copyfile(base, work)
+    if base.startswith("postgresql://"):
+        uri = base  # a rebuild replaces everything it writes, so it runs in place
+    else:
+        if work is None:
+            raise SystemExit("time BASE.duckdb WORK.duckdb: a DuckDB base is copied to WORK first")
+        shutil.copyfile(base, work)
+        uri = f"duckdb://{work}"
     cfg = load_settings()
     params = model_params(cfg, END_DATE)
     steps: list[tuple[str, float]] = []
@@ -49,7 +56,7 @@ def time_rebuild(base: str, work: str) -> None:
         work_fn()
         steps.append((label, round(time.perf_counter() - t0, 3)))
 
-    with connect(f"duckdb://{work}") as wh:
+    with connect(uri) as wh:
         create_schemas(wh)
 
         def run_sql(tag: str, sql: str) -> None:
