@@ -170,18 +170,16 @@ engagement_rules as (
     inner join scoring.rule_keys as k on r.rule_id = k.rule_id
 ),
 
-daily as (
-    -- events per lead, rule and day within the rule's window, at most max_per_day counted
-    -- (anti-gaming); only batches loaded by this date's run or earlier, so a rescore of a past date
-    -- sees what its night saw, and a full rebuild reproduces every night exactly
+day_counts as (
+    -- events per lead, rule and day within the rule's window; only batches loaded by this date's run
+    -- or earlier, so a rescore of a past date sees what its night saw, and a full rebuild reproduces
+    -- every night exactly. Nearly every group is one event: the rule's settings are joined after the
+    -- grouping, not carried through it.
     select
         e.lead_key,
         r.rule_key,
         e.event_date,
-        least(count(*), max(r.max_per_day)) as counted,
-        max(r.points) as points,
-        max(r.half_life_days) as half_life_days,
-        max(r.cap) as cap
+        count(*) as events
     from scoring.keyed_events as e
     inner join scoring.triple_rules as tr on e.triple_id = tr.triple_id
     inner join engagement_rules as r on tr.rule_key = r.rule_key
@@ -192,19 +190,29 @@ daily as (
     group by e.lead_key, r.rule_key, e.event_date
 ),
 
-engagement_factors as (
+rule_points as (
+    -- per lead and rule: events counted (at most max_per_day a day, anti-gaming) and decayed points
     select
         d.lead_key,
         d.rule_key,
-        cast(sum(d.counted) as integer) as occurrences,
-        least(
-            sum(
-                {{ m.decay('d.counted * d.points', m.days_between('d.event_date', 'cast(:as_of_date as date)'), 'd.half_life_days') }}
-            ),
-            max(d.cap)
+        sum(least(d.events, r.max_per_day)) as counted,
+        sum(
+            {{ m.decay('least(d.events, r.max_per_day) * r.points', m.days_between('d.event_date', 'cast(:as_of_date as date)'), 'r.half_life_days') }}
         ) as points
-    from daily as d
+    from day_counts as d
+    inner join engagement_rules as r on d.rule_key = r.rule_key
     group by d.lead_key, d.rule_key
+),
+
+engagement_factors as (
+    -- capped per rule
+    select
+        rp.lead_key,
+        rp.rule_key,
+        cast(rp.counted as integer) as occurrences,
+        least(rp.points, r.cap) as points
+    from rule_points as rp
+    inner join engagement_rules as r on rp.rule_key = r.rule_key
 ),
 
 unclamped as (
