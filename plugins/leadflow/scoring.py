@@ -41,6 +41,8 @@ EVENT_TYPES = (
     "quote_request",
     "demo_request",
 )
+# the factor that clamps a total to score_range (sql/scoring/score_factors.sql): no rule may take its id
+CLAMP_RULE_ID = "score_range"
 Operator = Literal["eq", "in", "not_in", "gte", "lte", "between", "contains", "regex", "is_null", "email_domain_in"]
 
 
@@ -140,6 +142,8 @@ class ScoringRules(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
+        if CLAMP_RULE_ID in ids:
+            raise ValueError(f"rule id {CLAMP_RULE_ID!r} is reserved for the clamp to score_range; rename the rule")
         if self.stages.warm_threshold >= self.stages.hot_threshold:
             raise ValueError("stages.warm_threshold must be below stages.hot_threshold")
         low, high = self.score_range

@@ -90,6 +90,13 @@ def test_invalid_ranges_and_thresholds(tmp_path, change, message):
         load_rules(write(tmp_path, {**shipped(), **change}))
 
 
+def test_the_clamp_factors_rule_id_is_reserved(tmp_path):
+    data = shipped()
+    data["engagement"][0]["id"] = "score_range"
+    with pytest.raises(ConfigError, match="'score_range' is reserved for the clamp"):
+        load_rules(write(tmp_path, data))
+
+
 def test_valid_operators_and_rule_kinds_load(tmp_path):
     data = shipped()
     data["fit"] += [
