@@ -92,3 +92,9 @@ select distinct {{ column }} from {{ table }}
 except
 select _batch_id from {{ done }}
 {%- endmacro %}
+
+{# `column` is one of the texts of the list bind `bind`; PostgreSQL plans with the values themselves
+   (an index scan for one small batch), DuckDB hashes the list once #}
+{% macro in_text_list(column, bind) -%}
+{%- if dialect == 'postgres' %}{{ column }} = any(cast({{ bind }} as text[])){% else %}{{ column }} in (select unnest(cast({{ bind }} as varchar[]))){% endif -%}
+{%- endmacro %}

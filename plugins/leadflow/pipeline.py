@@ -200,16 +200,30 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     }
 
 
+def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False) -> list[str]:
+    """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
+    any batch of `core.events` not keyed yet; with `full`, every event. The batch ids are read first
+    and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves (an
+    index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
+    params = model_params(settings, as_of)
+    with wh.transaction():
+        pending = [b for (b,) in wh.fetchall(wh.model_sql("scoring/pending_batches.sql", full=full), params)]
+        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending}, full=full)
+    return sorted(pending)
+
+
 def score(
     wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_keys: bool = True
 ) -> dict:
     """Load the scoring rules and compute every lead's factors and score for the as-of date (first
-    keying new event batches (scoring.keyed_events), unless the caller has just rebuilt them)."""
+    keying new event batches, unless the caller has just keyed every event)."""
     rules = load_rules(rules_path or settings.path(settings.scoring_rules))
     params = model_params(settings, as_of)
     with wh.transaction():
         install_rules(wh, rules)
-        wh.run_model("scoring/score_factors.sql", params, refresh_keys=refresh_keys)
+        if refresh_keys:
+            key_events(wh, settings, as_of)
+        wh.run_model("scoring/score_factors.sql", params)
         wh.run_model("scoring/lead_scores.sql", params)
     return {
         "rules_version": rules.version,

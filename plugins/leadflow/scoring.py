@@ -286,11 +286,11 @@ def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_p
 
     Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
     """
-    from leadflow.pipeline import model_params, score
+    from leadflow.pipeline import key_events, score
 
     first = min(dates) if dates else date.today()
     with wh.transaction():
-        wh.run_model("scoring/keyed_events.sql", model_params(settings, first), full=True)
+        key_events(wh, settings, first, full=True)
         results = [score(wh, settings, d, rules_path, refresh_keys=False) for d in sorted(dates)]
     return {
         "dates": len(results),

@@ -66,7 +66,7 @@ class SimulationReport:
 def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: date) -> Scenario:
     """Score, advance stages and plan emails for `as_of` with `rules`, read the outcome, roll back."""
     from leadflow.nurture.plan import plan_sends
-    from leadflow.pipeline import model_params
+    from leadflow.pipeline import key_events, model_params
 
     if getattr(wh, "_in_tx", False):
         raise RuntimeError("simulate needs its own transaction (it rolls everything back)")
@@ -76,6 +76,7 @@ def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: 
     try:
         with wh.transaction():
             install_rules(wh, rules)
+            key_events(wh, settings, as_of)
             wh.run_model("scoring/score_factors.sql", params)
             wh.run_model("scoring/lead_scores.sql", params)
             wh.run_model("lifecycle/stage_transitions.sql", params)

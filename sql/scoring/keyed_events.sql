@@ -1,7 +1,8 @@
--- scoring.keyed_events: refreshed for the run's own batch (:as_of_date, so a rerun re-keys it) and for
--- every batch of core.events not keyed yet; with `full` set, rebuilt from all of core.events. New leads
--- and new (type, url, asset) triples get their keys first; keys already given are kept. Everything here
--- changes in one transaction, so scoring.keyed_events holds exactly the batches listed as keyed.
+-- scoring.keyed_events: refreshed for the batches of :pending_batches (pending_batches.sql: the run's own
+-- batch, so a rerun re-keys it, and every batch of core.events not keyed yet); with `full` set, rebuilt
+-- from all of core.events. New leads and new (type, url, asset) triples get their keys first; keys
+-- already given are kept. Run by `leadflow.pipeline.key_events`, in one transaction, so
+-- scoring.keyed_events holds exactly the batches listed as keyed.
 {% if full is defined and full -%}
 delete from scoring.keyed_event_batches;
 
@@ -13,10 +14,7 @@ delete from scoring.keyed_events where batch_date = cast(:as_of_date as date);
 {%- endif %}
 
 {% set pending -%}
-pending as (
-    -- batches in core.events not keyed yet (a walk over the batch index, not a scan of every event)
-    {{ m.pending_batches('core.events', 'scoring.keyed_event_batches') }}
-)
+{%- if full is defined and full %}true{% else %}{{ m.in_text_list('e._batch_id', ':pending_batches') }}{% endif -%}
 {%- endset %}
 
 -- every lead of core.leads without a key yet
@@ -43,13 +41,12 @@ select * from final;
 insert into scoring.lead_keys
 with
 
-{{ pending }},
-
 new_leads as (
     select distinct e.lead_id
     from core.events as e
-    inner join pending as p on e._batch_id = p._batch_id
-    where not exists (select 1 from scoring.lead_keys as k where k.lead_id = e.lead_id)
+    where
+        {{ pending }}
+        and not exists (select 1 from scoring.lead_keys as k where k.lead_id = e.lead_id)
 ),
 
 final as (
@@ -66,12 +63,10 @@ select * from final;
 insert into scoring.event_triples
 with
 
-{{ pending }},
-
 batch_triples as (
     select distinct e.event_type, e.url, e.asset
     from core.events as e
-    inner join pending as p on e._batch_id = p._batch_id
+    where {{ pending }}
 ),
 
 new_triples as (
@@ -107,8 +102,6 @@ select * from final;
 insert into scoring.keyed_events
 with
 
-{{ pending }},
-
 lead_keyed as (
     select
         k.lead_key,
@@ -118,8 +111,8 @@ lead_keyed as (
         e.url,
         e.asset
     from core.events as e
-    inner join pending as p on e._batch_id = p._batch_id
     inner join scoring.lead_keys as k on e.lead_id = k.lead_id
+    where {{ pending }}
     {%- if dialect == 'postgres' %}
     -- a fence: PostgreSQL cannot estimate the three-expression triple join below (it expects ~500
     -- rows of millions) and would then look every event's lead up through the index one at a time
@@ -148,14 +141,12 @@ select * from final;
 insert into scoring.keyed_event_batches
 with
 
-{{ pending }},
-
 final as (
     select
         e._batch_id,
         cast(count(*) as integer) as events
     from core.events as e
-    inner join pending as p on e._batch_id = p._batch_id
+    where {{ pending }}
     group by e._batch_id
 )
 

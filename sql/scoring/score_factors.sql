@@ -1,8 +1,7 @@
--- scoring.score_factors: one row per lead, as-of date and matching rule, with the points it adds.
--- First bring the keyed events up to date (incremental; see docs/adr/0002), then work on integer keys
--- (docs/adr/0006) and join the text ids back once, when the factors are written. The day's factors
--- stay in the temp table scoring_day_factors for lead_scores.sql, in the same transaction.
-{% if refresh_keys | default(true) %}{% include 'scoring/keyed_events.sql' %}{% endif %}
+-- scoring.score_factors: one row per lead, as-of date and matching rule, with the points it adds, from
+-- scoring.keyed_events (brought up to date first by keyed_events.sql; see docs/adr/0002). The work is on
+-- integer keys (docs/adr/0006); the text ids are joined back once, when the factors are written. The
+-- day's factors stay in the temp table scoring_day_factors for lead_scores.sql, in the same transaction.
 
 delete from scoring.rule_keys;
 

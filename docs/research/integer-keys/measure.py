@@ -67,7 +67,7 @@ def time_rebuild(base: str, work: str | None = None) -> None:
         with wh.transaction():
             timed("install_rules", lambda: install_rules(wh, load_rules(cfg.path(cfg.scoring_rules))))
             run_sql("keyed_events", wh.model_sql("scoring/keyed_events.sql", full=True))
-            run_sql("score_factors", wh.model_sql("scoring/score_factors.sql", refresh_keys=False))
+            run_sql("score_factors", wh.model_sql("scoring/score_factors.sql"))
             run_sql("lead_scores", wh.model_sql("scoring/lead_scores.sql"))
         total = time.perf_counter() - t_all
         scored = wh.scalar("select count(*) from scoring.lead_scores where as_of_date = :d", {"d": END_DATE})
