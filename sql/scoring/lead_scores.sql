@@ -8,8 +8,9 @@ settings as (
     select * from scoring.settings
 ),
 
-factors as (
-    -- the day's factors on integer keys, from score_factors.sql in the same transaction
+factors as not materialized (
+    -- the day's factors on integer keys, from score_factors.sql in the same transaction (read twice:
+    -- scanning the temp table again is cheaper than keeping a copy of the join)
     select
         f.lead_key,
         f.rule_key,
