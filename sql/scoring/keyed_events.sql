@@ -17,7 +17,8 @@ delete from scoring.keyed_events where batch_date = cast(:as_of_date as date);
 {%- if full is defined and full %}true{% else %}{{ m.in_text_list('e._batch_id', ':pending_batches') }}{% endif -%}
 {%- endset %}
 
--- every lead of core.leads without a key yet
+-- every lead without a key yet: each lead of core.leads, and any lead only the pending events know
+-- (scores must not depend on the CRM having sent it yet)
 insert into scoring.lead_keys
 with
 
@@ -25,24 +26,8 @@ new_leads as (
     select l.lead_id
     from core.leads as l
     where not exists (select 1 from scoring.lead_keys as k where k.lead_id = l.lead_id)
-),
-
-final as (
-    select
-        cast(coalesce((select max(lead_key) from scoring.lead_keys), 0) + row_number() over (order by lead_id) as integer)
-            as lead_key,
-        lead_id
-    from new_leads
-)
-
-select * from final;
-
--- then any lead only the pending events know (scores must not depend on the CRM having sent it yet)
-insert into scoring.lead_keys
-with
-
-new_leads as (
-    select distinct e.lead_id
+    union
+    select e.lead_id
     from core.events as e
     where
         {{ pending }}
