@@ -116,7 +116,7 @@ create table if not exists scoring.rule_keys (
 );
 
 -- scoring.triple_rules: which engagement rule each triple counts for; rebuilt with the rules, so a
--- rule change needs no new rollup
+-- rule change needs no events keyed again
 create table if not exists scoring.triple_rules (
     triple_id integer not null,
     rule_key smallint not null
@@ -144,6 +144,6 @@ create unique index if not exists lead_keys_lead_key_idx on scoring.lead_keys (l
 {%- endif %}
 
 -- warehouses created before ADR 0006 kept a text-keyed rollup: it is derived data, so it goes, and
--- the next scoring run rolls every batch of core.events up again (none is listed as folded in)
+-- the next scoring run keys every batch of core.events (none is listed in scoring.keyed_event_batches)
 drop table if exists scoring.event_daily;
 drop table if exists scoring.event_daily_batches;
