@@ -178,6 +178,9 @@ def _pandas_vs_sql(wh: Any, cfg: Any, as_of: date) -> dict:
     }
 
 
+RENDER_CHUNK = 500  # emails rendered before they are sent, as one mapped `send_emails` task's batch
+
+
 def _render_send(cfg: Any, count: int) -> dict:
     """Render `count` emails with the real templates and send them with SendGridMailer to the local
     SendGrid server (a separate process, counting only), SEND_CONCURRENCY calls in flight as in
@@ -197,14 +200,15 @@ def _render_send(cfg: Any, count: int) -> dict:
     def send_share(url: str, worker: int, results: Any) -> None:
         """One worker: every `workers`-th email from `worker`, its share of the calls in flight."""
         mailer = SendGridMailer("SG.bench", cfg.mailer, host=url)
-        env = template_environment(cfg.path(cfg.templates))
+        env = template_environment(cfg.path(cfg.templates), reload=False)
 
-        def one(i: int) -> str:
+        def prepare(i: int) -> OutgoingEmail:
             locale = "ja" if i % 2 else "en"
             context = sample_context(locale)
             lead_id = f"L{i:08d}"
             context["lead"] = {**context["lead"], "first_name": f"Bench{i}", "crm_id": lead_id}
-            context["links"] = {**context["links"], "unsubscribe": unsubscribe_url(lead_id, cfg)}
+            unsubscribe = unsubscribe_url(lead_id, cfg)
+            context["links"] = {**context["links"], "unsubscribe": unsubscribe}
             rendered = render_email(env, names[i % len(names)], locale, context)
             email = OutgoingEmail(
                 send_key=f"bench:{i}",
@@ -212,14 +216,23 @@ def _render_send(cfg: Any, count: int) -> dict:
                 to_name=f"Bench{i}",
                 rendered=rendered,
                 send_at=None,
-                unsubscribe_url=unsubscribe_url(lead_id, cfg),
+                unsubscribe_url=unsubscribe,
                 categories=("leadflow", "bench"),
             )
+            return email
+
+        def send(email: OutgoingEmail) -> str:
             return send_with_retry(mailer, email).status
 
         try:
             with ThreadPoolExecutor(max_workers=max(1, SEND_CONCURRENCY // workers)) as pool:
-                results.put(Counter(pool.map(one, range(worker, count, workers))))
+                statuses: Counter[str] = Counter()
+                share = range(worker, count, workers)
+                for start in range(0, len(share), RENDER_CHUNK):
+                    # As send_planned does: the chunk rendered first, then sent with the calls in flight.
+                    emails = [prepare(i) for i in share[start : start + RENDER_CHUNK]]
+                    statuses.update(pool.map(send, emails))
+                results.put(statuses)
         except Exception as exc:  # the parent waits for one answer per worker: never leave it waiting
             results.put(Counter({f"{type(exc).__name__}: {exc}": 1}))
         finally:

@@ -3,6 +3,7 @@ including every failure mode the send ledger must tell apart (sent / failed / un
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import time
@@ -305,6 +306,58 @@ def test_sends_through_a_proxy_use_a_connection_each(sg, monkeypatch):
     mailer = SendGridMailer(API_KEY, mailer_config(), host="http://sendgrid.invalid", timeout=2, clock=lambda: NOW)
     assert [mailer.send(outgoing(send_key=f"s-{i}")).status for i in range(2)] == ["sent", "sent"]
     assert sg.connections == 2
+
+
+def test_hosts_excluded_from_the_proxy_are_reached_directly(sg, monkeypatch):
+    # A proxy that does not exist: were it used, nothing would be sent.
+    monkeypatch.setenv("http_proxy", "http://proxy.invalid:3128")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    mailer = sendgrid(sg)
+    assert [mailer.send(outgoing(send_key=f"s-{i}")).status for i in range(3)] == ["sent"] * 3
+    assert sg.connections == 1  # kept alive, as without any proxy
+
+
+def test_the_json_body_is_compact_utf8(sg):
+    # Escaping every non-ASCII character (the library's default) doubles a Japanese email's size.
+    assert sendgrid(sg).send(outgoing(locale="ja")).status == "sent"
+    received = sg.messages[0]
+    compact = json.dumps(received.payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert int(received.headers["Content-Length"]) == len(compact)
+    assert received.headers["Content-Type"] == "application/json"
+    assert "東京都千代田区" in received.payload["content"][1]["value"]
+
+
+def _raw_exchange(server: SendGridServer, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=2) as conn:
+        conn.sendall(request)
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("request_head", "status"),
+    [
+        (b"POST /v3/mail/send\r\n\r\n", b"400"),  # no HTTP version
+        (b"POST /v3/mail/send HTTP/2.0\r\n\r\n", b"400"),
+        (b"GET /v3/suppression/bounces HTTP/1.1\r\nAuthorization Bearer x\r\n\r\n", b"400"),  # no colon
+        (b"GET / HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 120 + b"\r\n", b"431"),
+    ],
+)
+def test_the_local_server_refuses_malformed_requests(sg, request_head, status):
+    assert _raw_exchange(sg, request_head).split(b" ", 2)[1] == status
+
+
+def test_the_local_server_reads_folded_headers_and_honours_connection_close(sg):
+    head = (
+        b"GET /v3/suppression/bounces HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer\r\n\t"
+        + API_KEY.encode()
+        + b"\r\nConnection: close\r\n\r\n"
+    )
+    answer = _raw_exchange(sg, head + head)  # the second request must go unanswered
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1 ") == 1
 
 
 def test_server_counting_only_keeps_no_messages():

@@ -393,6 +393,27 @@ def test_meta_yml_is_read_once_and_again_when_it_changes(tmp_path, monkeypatch):
     assert len(loads) == 2
 
 
+def test_a_send_runs_environment_keeps_the_files_it_first_read(tmp_path):
+    # A send run (reload=False) renders every email from one version of the templates; previews reload.
+    root = make_templates(
+        tmp_path, {"note/en/subject.txt": "Hi", "note/en/body.html": HTML_X, "note/en/body.txt": TEXT_X}
+    )
+    run, preview = template_environment(root, reload=False), template_environment(root)
+    context = sample_context("en")
+    for env in (run, preview):
+        assert render_email(env, "note", "en", context, unsubscribe_token=TOKEN).subject == "Hi"
+    (root / "note" / "en" / "subject.txt").write_text("Changed", encoding="utf-8")
+    (root / "note" / "meta.yml").write_text("kind: internal\ndescription: now an alert\n", encoding="utf-8")
+    later = os.stat(root / "note" / "en" / "subject.txt").st_mtime + 5  # a new mtime even on coarse clocks
+    os.utime(root / "note" / "en" / "subject.txt", (later, later))
+    os.utime(root / "note" / "meta.yml", (later, later))
+    during_run = render_email(run, "note", "en", context, unsubscribe_token=TOKEN)
+    assert (during_run.subject, during_run.kind) == ("Hi", "marketing")
+    previewed = render_email(preview, "note", "en", context, unsubscribe_token=TOKEN)
+    assert (previewed.subject, previewed.kind) == ("Changed", "internal")
+    assert render_email(template_environment(root, reload=False), "note", "en", context).subject == "Changed"
+
+
 SNAPSHOT_CASES = [
     ("cold_industry_trends", "ja"),
     ("cold_industry_trends", "en"),

@@ -20,6 +20,7 @@ import select
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import urllib.response
 import weakref
@@ -259,6 +260,7 @@ class _ReadResponse(urllib.response.addinfourl):
     def __init__(self, body: bytes, response: http.client.HTTPResponse, url: str):
         super().__init__(io.BytesIO(body), response.headers, url, response.status)
         self.msg = response.reason
+        self.http_status: int = response.status
 
 
 class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
@@ -272,6 +274,7 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
         self._max_idle = max_idle
+        self._proxies = urllib.request.getproxies()  # as the opener's ProxyHandler reads them, once
         weakref.finalize(self, _close_all, self._idle)
 
     def opener(self) -> urllib.request.OpenerDirector:
@@ -322,24 +325,52 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
                 return
         conn.close()
 
+    def reaches_directly(self, url: str) -> bool:
+        """Whether requests to `url` go straight to its host (no proxy configured for it): those may
+        skip urllib's handler chain (`exchange`); the others go through the opener."""
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme not in self._proxies or bool(urllib.request.proxy_bypass(parts.hostname or ""))
+
     def _open(self, conn_class: type[http.client.HTTPConnection], req: urllib.request.Request) -> Any:
         if req.has_proxy() or getattr(req, "_tunnel_host", None):
             return self.do_open(conn_class, req)
-        key = (req.type, req.host)
-        conn = self._checkout(key) or conn_class(req.host, timeout=req.timeout)
-        conn.timeout = req.timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(req.timeout)
         headers = {name.title(): value for name, value in {**req.headers, **req.unredirected_hdrs}.items()}
+        chunked = req.has_header("Transfer-encoding")
+        return self._exchange(
+            conn_class, req.type, req.host, req.get_method(), req.selector, req.data, headers, req.timeout, chunked
+        )
+
+    def exchange(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str], timeout: float | None
+    ) -> _ReadResponse:
+        """One request to a host reached directly (see `reaches_directly`), on a pooled connection
+        and without urllib's handler chain; errors as in urllib (URLError when not sent). Any status
+        is returned, redirects are not followed."""
+        parts = urllib.parse.urlsplit(url)
+        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        return self._exchange(conn_class, parts.scheme, parts.netloc, method, selector, data, headers, timeout, False)
+
+    def _exchange(
+        self,
+        conn_class: type[http.client.HTTPConnection],
+        scheme: str,
+        host: str,
+        method: str,
+        selector: str,
+        data: Any,
+        headers: dict[str, str],
+        timeout: float | None,
+        chunked: bool,
+    ) -> _ReadResponse:
+        key = (scheme, host)
+        conn = self._checkout(key) or conn_class(host, timeout=timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
         try:
             try:
-                conn.request(
-                    req.get_method(),
-                    req.selector,
-                    req.data,
-                    headers,
-                    encode_chunked=req.has_header("Transfer-encoding"),
-                )
+                conn.request(method, selector, data, headers, encode_chunked=chunked)
             except OSError as exc:
                 raise urllib.error.URLError(exc) from exc
             response = conn.getresponse()
@@ -352,19 +383,24 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
             conn.close()
         else:
             self._checkin(key, conn)
-        return _ReadResponse(body, response, req.get_full_url())
+        return _ReadResponse(body, response, f"{scheme}://{host}{selector}")
 
 
 class _KeepAliveClient(python_http_client.Client):
     """python_http_client's Client with its request step done once per client instead of per call:
     the stock step builds a new urllib opener for every request (a new TCP and TLS connection, the
     proxy environment read again) and formats the whole payload into debug messages even with
-    logging off. This one sends through one shared keep-alive opener and logs lazily; URLs, headers,
-    JSON body, error translation and the Response are the library's own."""
+    logging off. This one sends on kept-alive connections, straight through `http.client` when no
+    proxy is configured for the host (through the shared urllib opener otherwise), and logs lazily;
+    URLs, headers, error translation and the Response are the library's own. JSON bodies are sent
+    compact and as UTF-8 (the library escapes every non-ASCII character, which doubles Japanese text)."""
 
-    def __init__(self, *args: Any, opener: urllib.request.OpenerDirector, **kwargs: Any):
-        self._opener = opener  # set first: Client.__getattr__ turns unknown attributes into URL segments
+    def __init__(self, *args: Any, handler: _KeepAliveHandler, opener: urllib.request.OpenerDirector, **kwargs: Any):
+        # Set first: Client.__getattr__ turns unknown attributes into URL segments.
+        self._handler = handler
+        self._opener = opener
         super().__init__(*args, **kwargs)
+        self._direct = handler.reaches_directly(self.host)
 
     def _build_client(self, name: str | None = None) -> _KeepAliveClient:
         return _KeepAliveClient(
@@ -374,6 +410,7 @@ class _KeepAliveClient(python_http_client.Client):
             url_path=self._url_path + [name] if name else self._url_path,
             append_slash=self.append_slash,
             timeout=self.timeout,
+            handler=self._handler,
             opener=self._opener,
         )
 
@@ -397,15 +434,26 @@ class _KeepAliveClient(python_http_client.Client):
                     data = request_body.encode("utf-8")
                 else:
                     self.request_headers.setdefault("Content-Type", "application/json")
-                    data = json.dumps(request_body).encode("utf-8")
+                    data = json.dumps(request_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             url = self._build_url(query_params)
-            # S310: the opener (_KeepAliveHandler.opener) has handlers for http and https only.
-            request = urllib.request.Request(url, headers=self.request_headers, data=data, method=method)  # noqa: S310
-            _HTTP_CLIENT_LOGGER.debug("%s Request: %s", method, request.full_url)
+            _HTTP_CLIENT_LOGGER.debug("%s Request: %s", method, url)
             if data:
                 _HTTP_CLIENT_LOGGER.debug("PAYLOAD: %s", data)
-            _HTTP_CLIENT_LOGGER.debug("HEADERS: %s", request.headers)
-            response = python_http_client.client.Response(self._make_request(self._opener, request, timeout=timeout))
+            _HTTP_CLIENT_LOGGER.debug("HEADERS: %s", self.request_headers)
+            if self._direct:
+                headers = {key.title(): value for key, value in self.request_headers.items()}
+                raw = self._handler.exchange(method, url, data, headers, timeout or self.timeout)
+                if raw.http_status >= 400:  # as the library's urllib path raises them (HTTPErrorProcessor)
+                    error = python_http_client.exceptions.handle_error(
+                        urllib.error.HTTPError(url, raw.http_status, raw.msg, raw.headers, raw)
+                    )
+                    _HTTP_CLIENT_LOGGER.debug("%s Response: %s %s", method, error.status_code, error.body)
+                    raise error
+            else:
+                # S310: the opener (_KeepAliveHandler.opener) has handlers for http and https only.
+                request = urllib.request.Request(url, headers=self.request_headers, data=data, method=method)  # noqa: S310
+                raw = self._make_request(self._opener, request, timeout=timeout)
+            response = python_http_client.client.Response(raw)
             _HTTP_CLIENT_LOGGER.debug("%s Response: %s %s", method, response.status_code, response.body)
             return response
 
@@ -452,8 +500,13 @@ class SendGridMailer:
         self._connections = _KeepAliveHandler()
         api = self._client.client
         self._client.client = _KeepAliveClient(
-            host=api.host, request_headers=api.request_headers, version=api._version, opener=self._connections.opener()
+            host=api.host,
+            request_headers=api.request_headers,
+            version=api._version,
+            handler=self._connections,
+            opener=self._connections.opener(),
         )
+        self._mail_send = self._client.client.mail.send
 
     def __repr__(self) -> str:
         return f"SendGridMailer(host={self.host!r}, sandbox_mode={self.config.sandbox_mode})"
@@ -534,7 +587,7 @@ class SendGridMailer:
         except Exception as exc:  # the helpers validate (e.g. refuse content that looks like a key)
             return self._result(email, SendResult("failed", None, f"could not build the payload: {type(exc).__name__}"))
         try:
-            response = self._client.client.mail.send.post(request_body=payload, timeout=self.timeout)
+            response = self._mail_send.post(request_body=payload, timeout=self.timeout)
         except http_errors.HTTPError as exc:
             status = int(exc.status_code)
             detail = f"SendGrid {status}: {_sendgrid_errors(exc.body)}"

@@ -12,8 +12,11 @@ import copy
 import html as html_lib
 import re
 import traceback
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from stat import S_ISREG
@@ -69,6 +72,8 @@ _CSS_INLINER = css_inline.CSSInliner(
     keep_style_tags=False, keep_link_tags=False, keep_at_rules=False, load_remote_stylesheets=False
 )
 _URL_KEYS = frozenset({"url"})
+# Values `_plain` passes on as they are: exactly these types (a subclass, e.g. Markup, is converted).
+_IMMUTABLE = frozenset({str, int, float, bool, Decimal, date, datetime})
 
 
 class TemplateRenderError(jinja2.TemplateError):
@@ -129,8 +134,13 @@ class LintProblem:
 # --------------------------------------------------------------------------- environment
 
 
-def template_environment(templates_dir: Path) -> SandboxedEnvironment:
-    """A sandboxed Jinja environment over `templates_dir`: StrictUndefined, autoescape for .html."""
+def template_environment(templates_dir: Path, *, reload: bool = True) -> SandboxedEnvironment:
+    """A sandboxed Jinja environment over `templates_dir`: StrictUndefined, autoescape for .html.
+
+    With `reload=False` (a send run) every template, layout, locale folder and `meta.yml` is read
+    once, when first used, and kept for the environment's life: all of a run's emails come from
+    the same version of the files, and none is looked at again per email. Previews and lint reload.
+    """
     root = Path(templates_dir).resolve()
     return ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(root), encoding="utf-8"),
@@ -140,7 +150,7 @@ def template_environment(templates_dir: Path) -> SandboxedEnvironment:
         ),
         trim_blocks=True,
         lstrip_blocks=True,
-        auto_reload=True,
+        auto_reload=reload,
     )
 
 
@@ -233,6 +243,24 @@ def _resolve_locale(root: Path, template: str, locale: str | None) -> str:
     raise TemplateRenderError(f"template {template!r} has neither a {language!r} nor an {FALLBACK_LOCALE!r} folder")
 
 
+# What a non-reloading environment has resolved per (template, requested locale): the locale
+# folder and the kind. Keyed by the environment, so it lives exactly as long as it does.
+_RESOLVED: weakref.WeakKeyDictionary[SandboxedEnvironment, dict[tuple[str, str], tuple[str, Kind]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _template_facts(env: SandboxedEnvironment, root: Path, template: str, locale: str) -> tuple[str, Kind]:
+    """The locale folder `template` renders for `locale`, and the template's kind."""
+    if env.auto_reload:
+        return _resolve_locale(root, template, locale), _kind(root, template)
+    known = _RESOLVED.setdefault(env, {})
+    facts = known.get((template, locale))
+    if facts is None:
+        facts = known[(template, locale)] = (_resolve_locale(root, template, locale), _kind(root, template))
+    return facts
+
+
 # --------------------------------------------------------------------------- values
 
 
@@ -265,6 +293,8 @@ def _plain(value: Any) -> Any:
     """Context data as plain dicts/lists/strings; None becomes "" so it renders as nothing."""
     if value is None:
         return ""
+    if type(value) in _IMMUTABLE:
+        return value
     if isinstance(value, str):
         return str(value)  # drops str subclasses such as markupsafe.Markup: CRM data is never "safe"
     if isinstance(value, Mapping):
@@ -423,8 +453,7 @@ def render_email(
     """
     env, root = _environment(env_or_dir)
     _check_name(template)
-    resolved = _resolve_locale(root, template, locale)
-    kind = _kind(root, template)
+    resolved, kind = _template_facts(env, root, template, locale)
     ctx = _prepare_context(context, resolved, unsubscribe_token)
     folder = f"{template}/{resolved}"
 

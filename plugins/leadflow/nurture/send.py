@@ -109,7 +109,7 @@ def email_context(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
 
 def render_planned(settings: Settings, rows: pd.DataFrame) -> dict[str, RenderedEmail]:
     """Every planned email rendered, or RenderFailed listing each one that does not render."""
-    env = template_environment(settings.path(settings.templates))
+    env = template_environment(settings.path(settings.templates), reload=False)
     rendered, problems = {}, []
     for row in rows.to_dict("records"):
         try:
@@ -223,6 +223,13 @@ def send_with_retry(
 ) -> SendResult:
     """The one retry layer: resend only what SendGrid refused without accepting (429, request not
     sent), waiting what it asks (X-RateLimit-Reset), at most `attempts` tries and `max_wait` seconds."""
+    first = mailer.send(email)
+    if not first.retryable or attempts <= 1:
+        return first  # almost every send: no retry machinery needed
+    pending = [first]
+
+    def attempt(email: OutgoingEmail) -> SendResult:
+        return pending.pop() if pending else mailer.send(email)  # the first try is already done
 
     def wait(state: RetryCallState) -> float:
         result = state.outcome.result() if state.outcome else None
@@ -236,7 +243,7 @@ def send_with_retry(
         sleep=sleep,
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
     )
-    return retrying(mailer.send, email)
+    return retrying(attempt, email)
 
 
 def _batch_of(send_key: str, batches: int) -> int:
