@@ -191,10 +191,25 @@ def _render_send(cfg: Any, count: int) -> dict:
 
     from leadflow.nurture.mailer import OutgoingEmail, SendGridMailer
     from leadflow.nurture.render import render_email, sample_context, template_environment
-    from leadflow.nurture.send import SEND_CONCURRENCY, send_with_retry, unsubscribe_url
+    from leadflow.nurture.send import SEND_CONCURRENCY, _outgoing, email_context, send_with_retry
 
     home = Path(cfg.home)
     names = ["cold_industry_trends", "warm_case_study", "trigger_download_followup"]
+    rows = {}  # a planned ledger row per locale (the columns planned_rows reads), from the sample leads
+    for locale in ("ja", "en"):
+        sample = sample_context(locale)
+        rows[locale] = {
+            **sample["lead"],
+            "total_score": sample["score"]["total"],
+            "fit_grade": sample["score"]["fit_grade"],
+            "top_reasons": sample["score"]["reasons"],
+            "stage": "warm",
+            "event_asset": sample["event"]["asset"],
+            "event_url": sample["event"]["url"],
+            "owner_email": sample["owner"]["email"],
+            "kind": "marketing",
+            "track": "nurture",
+        }
     workers = max(1, min(os.cpu_count() or 1, SEND_CONCURRENCY))
 
     def send_share(url: str, worker: int, results: Any) -> None:
@@ -203,23 +218,21 @@ def _render_send(cfg: Any, count: int) -> dict:
         env = template_environment(cfg.path(cfg.templates), reload=False)
 
         def prepare(i: int) -> OutgoingEmail:
+            """One planned email as send_planned makes it: the product's context, render and envelope."""
             locale = "ja" if i % 2 else "en"
-            context = sample_context(locale)
             lead_id = f"L{i:08d}"
-            context["lead"] = {**context["lead"], "first_name": f"Bench{i}", "crm_id": lead_id}
-            unsubscribe = unsubscribe_url(lead_id, cfg)
-            context["links"] = {**context["links"], "unsubscribe": unsubscribe}
-            rendered = render_email(env, names[i % len(names)], locale, context)
-            email = OutgoingEmail(
-                send_key=f"bench:{i}",
-                to_email=f"lead{i}@example.com",
-                to_name=f"Bench{i}",
-                rendered=rendered,
-                send_at=None,
-                unsubscribe_url=unsubscribe,
-                categories=("leadflow", "bench"),
-            )
-            return email
+            row = {
+                **rows[locale],
+                "send_key": f"bench:{i}",
+                "lead_id": lead_id,
+                "crm_id": lead_id,
+                "first_name": f"Bench{i}",
+                "email": f"lead{i}@example.com",
+                "to_email": f"lead{i}@example.com",
+                "template": names[i % len(names)],
+            }
+            rendered = render_email(env, row["template"], locale, email_context(row, cfg))
+            return _outgoing(row, rendered, cfg, None)
 
         def send(email: OutgoingEmail) -> str:
             return send_with_retry(mailer, email).status

@@ -317,6 +317,27 @@ def test_hosts_excluded_from_the_proxy_are_reached_directly(sg, monkeypatch):
     assert sg.connections == 1  # kept alive, as without any proxy
 
 
+def test_a_request_is_written_in_one_piece():
+    # Headers and body in one write: the stdlib writes them apart, which wakes the server twice.
+    class Recorder:
+        def __init__(self):
+            self.writes = []
+
+        def sendall(self, data):
+            self.writes.append(bytes(data))
+
+    conn = mailer_module._Connection("sendgrid.invalid")
+    conn.sock = Recorder()
+    conn.request("POST", "/v3/mail/send", b'{"a":1}', {"Content-Type": "application/json"})
+    assert len(conn.sock.writes) == 1
+    assert conn.sock.writes[0].startswith(b"POST /v3/mail/send HTTP/1.1\r\n")
+    assert conn.sock.writes[0].endswith(b'\r\n\r\n{"a":1}')
+    conn = mailer_module._Connection("sendgrid.invalid")
+    conn.sock = Recorder()
+    conn.request("POST", "/v3/mail/send", iter([b'{"a":', b"1}"]), {"Transfer-Encoding": "chunked"})
+    assert len(conn.sock.writes) > 1  # anything but plain bytes is sent as the stdlib sends it
+
+
 def test_the_json_body_is_compact_utf8(sg):
     # Escaping every non-ASCII character (the library's default) doubles a Japanese email's size.
     assert sendgrid(sg).send(outgoing(locale="ja")).status == "sent"

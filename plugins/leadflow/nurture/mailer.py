@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import select
+import socket
 import threading
 import time
 import urllib.error
@@ -24,7 +25,7 @@ import urllib.parse
 import urllib.request
 import urllib.response
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
@@ -33,7 +34,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -126,13 +127,14 @@ class Mailer(Protocol):
     def send(self, email: OutgoingEmail) -> SendResult: ...
 
 
-def _categories(configured: Iterable[str], extra: Iterable[str]) -> list[str]:
+@lru_cache(maxsize=256)
+def _categories(configured: tuple[str, ...], extra: tuple[str, ...]) -> tuple[str, ...]:
     seen: list[str] = []
     for category in (*configured, *extra):
         clean = header_safe(category, 255)
         if clean and clean not in seen:
             seen.append(clean)
-    return seen[:MAX_CATEGORIES]
+    return tuple(seen[:MAX_CATEGORIES])
 
 
 # --------------------------------------------------------------------------- file outbox
@@ -239,6 +241,37 @@ if not any(isinstance(f, _RedactSecrets) for f in _HTTP_CLIENT_LOGGER.filters):
     _HTTP_CLIENT_LOGGER.addFilter(_RedactSecrets())
 
 
+class _OneWriteRequests(http.client.HTTPConnection):
+    """An HTTP connection that writes a request with a bytes body in one send (the stdlib sends the
+    headers and the body apart: two writes, and a server woken twice per request) and sets
+    TCP_NODELAY, as urllib3 does: a request is complete when written, nothing is left to coalesce."""
+
+    def connect(self) -> None:
+        super().connect()
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
+        # The stdlib's own first step (http.client.HTTPConnection._send_output), then one send.
+        if not isinstance(message_body, bytes) or encode_chunked:
+            super()._send_output(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
+            return
+        buffer: list[bytes] = self._buffer  # type: ignore[attr-defined]
+        buffer.extend((b"", b""))
+        head = b"\r\n".join(buffer)
+        del buffer[:]
+        self.send(head + message_body)
+
+
+class _Connection(_OneWriteRequests):
+    pass
+
+
+class _TLSConnection(_OneWriteRequests, http.client.HTTPSConnection):
+    pass
+
+
 def _dropped(conn: http.client.HTTPConnection) -> bool:
     """An idle connection the server has closed: it reads as ready (EOF) before we send anything."""
     if conn.sock is None:
@@ -299,10 +332,10 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         _close_all(idle)
 
     def http_open(self, req: urllib.request.Request) -> Any:
-        return self._open(http.client.HTTPConnection, req)
+        return self._open(_Connection, req)
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        return self._open(http.client.HTTPSConnection, req)
+        return self._open(_TLSConnection, req)
 
     def _checkout(self, key: tuple[str, str]) -> http.client.HTTPConnection | None:
         while True:
@@ -347,7 +380,7 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         and without urllib's handler chain; errors as in urllib (URLError when not sent). Any status
         is returned, redirects are not followed."""
         parts = urllib.parse.urlsplit(url)
-        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn_class = _TLSConnection if parts.scheme == "https" else _Connection
         selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         return self._exchange(conn_class, parts.scheme, parts.netloc, method, selector, data, headers, timeout, False)
 
@@ -507,6 +540,8 @@ class SendGridMailer:
             opener=self._connections.opener(),
         )
         self._mail_send = self._client.client.mail.send
+        self._sender: Any = None
+        self._reply_to: Any = None
 
     def __repr__(self) -> str:
         return f"SendGridMailer(host={self.host!r}, sandbox_mode={self.config.sandbox_mode})"
@@ -540,15 +575,18 @@ class SendGridMailer:
         )
 
         cfg = self.config
+        if self._sender is None:  # the same for every email: built once (the helpers never change them)
+            self._sender = From(cfg.from_email, header_safe(cfg.from_name, 200) or None)
+            self._reply_to = ReplyTo(cfg.reply_to) if cfg.reply_to else None
         mail = Mail(
-            from_email=From(cfg.from_email, header_safe(cfg.from_name, 200) or None),
+            from_email=self._sender,
             to_emails=To(email.to_email, header_safe(email.to_name, 200) or None),
             subject=Subject(header_safe(email.rendered.subject)),
             plain_text_content=PlainTextContent(email.rendered.text),
             html_content=HtmlContent(email.rendered.html),
         )
-        if cfg.reply_to:
-            mail.reply_to = ReplyTo(cfg.reply_to)
+        if self._reply_to is not None:
+            mail.reply_to = self._reply_to
         if email.unsubscribe_url:
             mail.header = Header("List-Unsubscribe", f"<{email.unsubscribe_url}>")
             mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
