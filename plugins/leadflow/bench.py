@@ -190,7 +190,7 @@ def _render_send(cfg: Any, count: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from leadflow.nurture.mailer import OutgoingEmail, SendGridMailer
-    from leadflow.nurture.render import render_email, sample_context, template_environment
+    from leadflow.nurture.render import render_emails, sample_context, template_environment
     from leadflow.nurture.send import SEND_CONCURRENCY, _outgoing, email_context, send_with_retry
 
     home = Path(cfg.home)
@@ -217,22 +217,31 @@ def _render_send(cfg: Any, count: int) -> dict:
         mailer = SendGridMailer("SG.bench", cfg.mailer, host=url)
         env = template_environment(cfg.path(cfg.templates), reload=False)
 
-        def prepare(i: int) -> OutgoingEmail:
-            """One planned email as send_planned makes it: the product's context, render and envelope."""
-            locale = "ja" if i % 2 else "en"
-            lead_id = f"L{i:08d}"
-            row = {
-                **rows[locale],
-                "send_key": f"bench:{i}",
-                "lead_id": lead_id,
-                "crm_id": lead_id,
-                "first_name": f"Bench{i}",
-                "email": f"lead{i}@example.com",
-                "to_email": f"lead{i}@example.com",
-                "template": names[i % len(names)],
-            }
-            rendered = render_email(env, row["template"], locale, email_context(row, cfg))
-            return _outgoing(row, rendered, cfg, None)
+        def prepare(share: range) -> list[OutgoingEmail]:
+            """Planned emails as send_planned makes them: the product's context, render and envelope."""
+            planned = []
+            for i in share:
+                locale = "ja" if i % 2 else "en"
+                lead_id = f"L{i:08d}"
+                planned.append(
+                    {
+                        **rows[locale],
+                        "send_key": f"bench:{i}",
+                        "lead_id": lead_id,
+                        "crm_id": lead_id,
+                        "first_name": f"Bench{i}",
+                        "email": f"lead{i}@example.com",
+                        "to_email": f"lead{i}@example.com",
+                        "template": names[i % len(names)],
+                    }
+                )
+            jobs = [(row["template"], row["locale"], email_context(row, cfg)) for row in planned]
+            emails = []
+            for row, rendered in zip(planned, render_emails(env, jobs), strict=True):
+                if isinstance(rendered, Exception):
+                    raise rendered
+                emails.append(_outgoing(row, rendered, cfg, None))
+            return emails
 
         def send(email: OutgoingEmail) -> str:
             return send_with_retry(mailer, email).status
@@ -243,7 +252,7 @@ def _render_send(cfg: Any, count: int) -> dict:
                 share = range(worker, count, workers)
                 for start in range(0, len(share), RENDER_CHUNK):
                     # As send_planned does: the chunk rendered first, then sent with the calls in flight.
-                    emails = [prepare(i) for i in share[start : start + RENDER_CHUNK]]
+                    emails = prepare(share[start : start + RENDER_CHUNK])
                     statuses.update(pool.map(send, emails))
                 results.put(statuses)
         except Exception as exc:  # the parent waits for one answer per worker: never leave it waiting

@@ -29,6 +29,7 @@ from leadflow.nurture.render import (
     lint_templates,
     list_templates,
     render_email,
+    render_emails,
     sample_context,
     template_environment,
     unsubscribe_link,
@@ -412,6 +413,48 @@ def test_a_send_runs_environment_keeps_the_files_it_first_read(tmp_path):
     previewed = render_email(preview, "note", "en", context, unsubscribe_token=TOKEN)
     assert (previewed.subject, previewed.kind) == ("Changed", "internal")
     assert render_email(template_environment(root, reload=False), "note", "en", context).subject == "Changed"
+
+
+def test_a_batch_renders_each_email_as_one_at_a_time_and_keeps_failures_apart(tmp_path):
+    root = make_templates(
+        tmp_path,
+        {
+            "note/en/subject.txt": "Hi {{ lead.first_name }}",
+            "note/en/body.html": HTML_X,
+            "note/en/body.txt": TEXT_X,
+            "broken/en/subject.txt": "Hi {{ lead.nickname }}",  # not in the context: an error
+            "broken/en/body.html": HTML_X,
+            "broken/en/body.txt": TEXT_X,
+        },
+    )
+    shutil.copytree(TEMPLATES / "warm_case_study", root / "warm_case_study")
+    contexts = [sample_context(locale) for locale in ("en", "ja", "en", "ja")]
+    contexts[2]["sender"]["postal_address"] = ""  # a marketing email without its address: refused
+    jobs = [
+        ("warm_case_study", "ja", contexts[1]),
+        ("broken", "en", contexts[0]),
+        ("note", "en", contexts[0]),
+        ("warm_case_study", "en", contexts[2]),
+        ("no_such_template", "en", contexts[0]),
+        ("warm_case_study", "en", contexts[3]),
+    ]
+    results = render_emails(root, jobs)
+    assert len(results) == len(jobs)
+    for (template, locale, context), result in zip(jobs, results, strict=True):
+        try:
+            expected = render_email(root, template, locale, context)
+        except Exception as exc:  # the same error, returned instead of raised
+            assert type(result) is type(exc) and str(result) == str(exc)
+        else:
+            assert result == expected
+    assert [type(r).__name__ for r in results] == [
+        "RenderedEmail",
+        "TemplateRenderError",
+        "RenderedEmail",
+        "RequiredPartMissingError",
+        "TemplateRenderError",
+        "RenderedEmail",
+    ]
 
 
 SNAPSHOT_CASES = [

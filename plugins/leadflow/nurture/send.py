@@ -20,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result
 
 from leadflow.config import Settings
 from leadflow.nurture.mailer import Mailer, OutgoingEmail, SendResult, mailer_from_settings
-from leadflow.nurture.render import RenderedEmail, lint_templates, render_email, sample_context, template_environment
+from leadflow.nurture.render import RenderedEmail, lint_templates, render_emails, sample_context, template_environment
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -110,12 +110,23 @@ def email_context(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
 def render_planned(settings: Settings, rows: pd.DataFrame) -> dict[str, RenderedEmail]:
     """Every planned email rendered, or RenderFailed listing each one that does not render."""
     env = template_environment(settings.path(settings.templates), reload=False)
-    rendered, problems = {}, []
-    for row in rows.to_dict("records"):
+    records = rows.to_dict("records")
+    contexts: list[dict[str, Any] | Exception] = []
+    for row in records:
         try:
-            rendered[row["send_key"]] = render_email(env, row["template"], row["locale"], email_context(row, settings))
-        except Exception as exc:  # a template is untrusted code: any failure is reported, none is sent
-            problems.append(f"{row['template']} ({row['locale']}) for send {row['send_key']}: {exc}")
+            contexts.append(email_context(row, settings))
+        except Exception as exc:  # e.g. no link secret: reported with the emails it stops
+            contexts.append(exc)
+    jobs = [(r["template"], r["locale"], c) for r, c in zip(records, contexts, strict=True) if isinstance(c, dict)]
+    outcomes = iter(render_emails(env, jobs))
+    rendered, problems = {}, []
+    for row, context in zip(records, contexts, strict=True):
+        # A template is untrusted code: any failure is reported, and none of the batch is sent.
+        result = context if isinstance(context, Exception) else next(outcomes)
+        if isinstance(result, Exception):
+            problems.append(f"{row['template']} ({row['locale']}) for send {row['send_key']}: {result}")
+        else:
+            rendered[row["send_key"]] = result
     if problems:
         shown = "\n  ".join(problems[:10])
         raise RenderFailed(f"validate_renders: {len(problems)} of {len(rows)} planned emails do not render:\n  {shown}")
