@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import secrets
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -727,7 +728,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.pg_seed == "copy" and args.backends != ["duckdb", "postgres"]:
         raise ValueError("--pg-seed copy needs --backends duckdb,postgres (PostgreSQL is seeded from DuckDB)")
     args.backends = sorted(args.backends, key=["duckdb", "postgres"].index)
-    args.command_line = "leadflow bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "leadflow bench"
+    args.command_line = "leadflow bench " + shlex.join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "leadflow bench"
     machine = _machine()
     if "postgres" in args.backends:
         machine["pg"] = _pg_version(args.pg)
