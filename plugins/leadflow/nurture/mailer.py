@@ -171,7 +171,7 @@ class FileMailer:
         if email.send_at is not None:
             msg["X-Leadflow-Send-At"] = email.send_at.isoformat()
         msg["X-Leadflow-Template"] = f"{email.rendered.template}/{email.rendered.locale}"
-        categories = _categories(self.config.categories, email.categories)
+        categories = _categories(tuple(self.config.categories), tuple(email.categories))
         if categories:
             msg["X-Leadflow-Categories"] = ", ".join(categories)
         msg.set_content(email.rendered.text, subtype="plain", charset="utf-8")
@@ -540,8 +540,11 @@ class SendGridMailer:
             opener=self._connections.opener(),
         )
         self._mail_send = self._client.client.mail.send
-        self._sender: Any = None
-        self._reply_to: Any = None
+        from sendgrid.helpers.mail import From, ReplyTo
+
+        # The same for every email, so built once (the helpers never change them once made).
+        self._sender = From(mailer_config.from_email, header_safe(mailer_config.from_name, 200) or None)
+        self._reply_to = ReplyTo(mailer_config.reply_to) if mailer_config.reply_to else None
 
     def __repr__(self) -> str:
         return f"SendGridMailer(host={self.host!r}, sandbox_mode={self.config.sandbox_mode})"
@@ -561,13 +564,11 @@ class SendGridMailer:
             Asm,
             Category,
             CustomArg,
-            From,
             Header,
             HtmlContent,
             Mail,
             MailSettings,
             PlainTextContent,
-            ReplyTo,
             SandBoxMode,
             SendAt,
             Subject,
@@ -575,9 +576,6 @@ class SendGridMailer:
         )
 
         cfg = self.config
-        if self._sender is None:  # the same for every email: built once (the helpers never change them)
-            self._sender = From(cfg.from_email, header_safe(cfg.from_name, 200) or None)
-            self._reply_to = ReplyTo(cfg.reply_to) if cfg.reply_to else None
         mail = Mail(
             from_email=self._sender,
             to_emails=To(email.to_email, header_safe(email.to_name, 200) or None),
@@ -591,7 +589,7 @@ class SendGridMailer:
             mail.header = Header("List-Unsubscribe", f"<{email.unsubscribe_url}>")
             mail.header = Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         mail.custom_arg = CustomArg("send_key", email.send_key)
-        for category in _categories(cfg.categories, email.categories):
+        for category in _categories(tuple(cfg.categories), tuple(email.categories)):
             mail.category = Category(category)
         if email.send_at is not None:
             mail.send_at = SendAt(int(email.send_at.timestamp()))
