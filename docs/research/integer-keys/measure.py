@@ -21,6 +21,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 
@@ -61,7 +62,7 @@ def time_rebuild(base: str, work: str | None = None) -> None:
 
         def run_sql(tag: str, sql: str) -> None:
             for i, statement in enumerate(split_statements(sql)):
-                timed(f"{tag}#{i} {' '.join(statement.split())[:60]}", lambda s=statement: wh.execute(s, params))
+                timed(f"{tag}#{i} {' '.join(statement.split())[:60]}", partial(wh.execute, statement, params))
 
         t_all = time.perf_counter()
         with wh.transaction():
@@ -82,19 +83,23 @@ def compare(a: str, b: str) -> bool:
     con = duckdb.connect()
     con.execute(f"attach '{a}' as a (read_only)")
     con.execute(f"attach '{b}' as b (read_only)")
+
+    def one(sql: str) -> tuple:
+        row = con.execute(sql).fetchone()
+        if row is None:
+            raise RuntimeError(f"no row from {sql}")
+        return row
+
     same = True
     for table in ("lead_scores", "score_factors"):
-        rows = [con.execute(f"select count(*) from {s}.scoring.{table}").fetchone()[0] for s in "ab"]
+        rows = [one(f"select count(*) from {s}.scoring.{table}")[0] for s in "ab"]
         only = [
-            con.execute(
+            one(
                 f"select count(*) from (select * from {x}.scoring.{table} except all select * from {y}.scoring.{table})"
-            ).fetchone()[0]
+            )[0]
             for x, y in (("a", "b"), ("b", "a"))
         ]
-        sums = [
-            con.execute(f"select bit_xor(hash(t)), sum(hash(t) % 1000003) from {s}.scoring.{table} as t").fetchone()
-            for s in "ab"
-        ]
+        sums = [one(f"select bit_xor(hash(t)), sum(hash(t) % 1000003) from {s}.scoring.{table} as t") for s in "ab"]
         print(f"{table}: rows {rows[0]} / {rows[1]}; only in a {only[0]}, only in b {only[1]}", end="; ")
         print(f"checksums equal {sums[0] == sums[1]}")
         same = same and rows[0] == rows[1] and only == [0, 0] and sums[0] == sums[1]
