@@ -467,7 +467,7 @@ def render_emails(
 
     Each step runs over the whole batch before the next (templates, then CSS inlining, then the
     required-parts checks), which keeps each step's code and data warm: cheaper per email than
-    one `render_email` after another (CSS inlining alone ~70 µs instead of ~130 µs in a send run).
+    one `render_email` after another (CSS inlining ~90 µs per email instead of ~130 µs in a send run).
     """
     env, root = _environment(env_or_dir)
     return _render_batch(env, root, [(template, locale, context, None) for template, locale, context in jobs])
