@@ -4,13 +4,15 @@ file outbox and the local SendGrid-compatible server, through every failure the 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import as_completed
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from leadflow.nurture.mailer import SendGridMailer
+from leadflow.nurture import send as send_module
+from leadflow.nurture.mailer import SendGridMailer, SendResult
 from leadflow.nurture.plan import plan_sends
 from leadflow.nurture.send import (
     RenderFailed,
@@ -214,6 +216,63 @@ def test_a_fresh_claim_of_another_worker_is_left_alone(wh, sg_settings, sg):
     assert not _claim(wh, key, datetime.now(UTC))  # a claim is exclusive
     counts = send_planned(wh, sg_settings, AS_OF, mailer(sg, sg_settings))
     assert counts["stale"] == 0 and ledger(wh)[key] == "claimed" and not sg.messages
+
+
+def test_a_window_is_claimed_before_its_sends_and_marked_after_them_in_one_transaction_each(wh, settings, monkeypatch):
+    cold_leads(wh, *(f"W{n}" for n in range(5)))
+    plan_sends(wh, settings, AS_OF)
+    events: list[tuple[str, int]] = []
+    real_claim, real_mark = send_module._claim_many, send_module._mark
+
+    def claim(wh_, keys, now):
+        events.append(("claim", len(keys)))
+        return real_claim(wh_, keys, now)
+
+    def mark(wh_, outcomes):
+        events.append(("mark", len(outcomes)))
+        real_mark(wh_, outcomes)
+
+    class Recorder:
+        def send(self, email):
+            events.append(("send", 1))
+            return SendResult("sent", f"id-{email.send_key}", None)
+
+    monkeypatch.setattr(send_module, "_claim_many", claim)
+    monkeypatch.setattr(send_module, "_mark", mark)
+    counts = send_planned(wh, settings, AS_OF, Recorder(), concurrency=2)
+    assert counts["sent"] == 5
+    assert events == [
+        ("claim", 2), ("send", 1), ("send", 1), ("mark", 2),
+        ("claim", 2), ("send", 1), ("send", 1), ("mark", 2),
+        ("claim", 1), ("send", 1), ("mark", 1),
+    ]  # fmt: skip
+    assert set(ledger(wh).values()) == {"sent"}
+    ids = dict(wh.fetchall("select send_key, message_id from nurture.email_sends"))
+    assert ids == {key: f"id-{key}" for key in ids}
+
+
+def test_outcomes_known_before_a_failure_in_the_window_are_still_marked(wh, settings, monkeypatch):
+    cold_leads(wh, "F1", "F2")
+    plan_sends(wh, settings, AS_OF)
+    refused = f"{lead_id('F2')}:cold:{AS_OF}:1"
+
+    class OneRefused:
+        def send(self, email):
+            if email.send_key == refused:
+                return SendResult("failed", None, "429", retry_after=30.0)
+            return SendResult("sent", "ok", None)
+
+    def broken_release(*args):
+        raise RuntimeError("the warehouse went away")
+
+    def sent_first(futures):  # the window's outcomes in a fixed order: F1's, then the refusal
+        return sorted(as_completed(futures), key=lambda future: future.result().retryable)
+
+    monkeypatch.setattr(send_module, "_release", broken_release)
+    monkeypatch.setattr(send_module, "as_completed", sent_first)
+    with pytest.raises(RuntimeError, match="went away"):
+        send_planned(wh, settings, AS_OF, OneRefused(), concurrency=2, sleep=lambda s: None)
+    assert ledger(wh) == {f"{lead_id('F1')}:cold:{AS_OF}:1": "sent", refused: "claimed"}
 
 
 def test_a_lead_unsubscribed_mid_run_gets_nothing_from_later_batches(wh, sg_settings, sg):

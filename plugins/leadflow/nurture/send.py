@@ -9,7 +9,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -133,20 +133,36 @@ def render_planned(settings: Settings, rows: pd.DataFrame) -> dict[str, Rendered
     return rendered
 
 
-def _claim(wh: Warehouse, send_key: str, now: datetime) -> bool:
-    """Claim one planned send in its own committed transaction; refused when it is no longer planned
-    or its lead's consent is gone (unsubscribed, suppressed or opted out since it was planned)."""
+def _claim_many(wh: Warehouse, send_keys: list[str], now: datetime) -> set[str]:
+    """Claim planned sends in one committed transaction, before any of them is sent; the keys refused
+    (no longer planned, or their lead's consent gone: unsubscribed, suppressed or opted out since
+    planning) are not in the result."""
+    if not send_keys:
+        return set()
     with wh.transaction():
-        claimed = wh.scalar(wh.model_sql("nurture/claim_send.sql"), {"k": send_key, "now": now})
-    return claimed is not None
+        rows = wh.fetchall(wh.model_sql("nurture/claim_sends.sql"), {"keys": list(send_keys), "now": now})
+    return {str(row[0]) for row in rows}
 
 
-def _set_status(wh: Warehouse, send_key: str, status: str, message_id: str | None, error: str | None) -> None:
+def _claim(wh: Warehouse, send_key: str, now: datetime) -> bool:
+    """Claim one planned send (see `_claim_many`)."""
+    return send_key in _claim_many(wh, [send_key], now)
+
+
+def _mark(wh: Warehouse, outcomes: list[tuple[str, SendResult]]) -> None:
+    """Record what happened to claimed sends, in one statement and one committed transaction."""
+    if not outcomes:
+        return
     with wh.transaction():
         wh.execute(
-            "update nurture.email_sends set status = :s, message_id = :mid, error = :err, finished_at = :now "
-            "where send_key = :k",
-            {"s": status, "mid": message_id, "err": error, "now": datetime.now(UTC), "k": send_key},
+            wh.model_sql("nurture/mark_sends.sql"),
+            {
+                "keys": [key for key, _ in outcomes],
+                "statuses": [result.status for _, result in outcomes],
+                "message_ids": [result.message_id for _, result in outcomes],
+                "errors": [result.error for _, result in outcomes],
+                "now": datetime.now(UTC),
+            },
         )
 
 
@@ -297,9 +313,10 @@ def send_planned(
 ) -> dict:
     """Deliver the planned emails (of one `batch` when given) that may go out now.
 
-    Each is claimed in its own committed transaction before the API call and marked after it, so a
-    crash leaves it `claimed` (later `unknown`, never resent blindly). Up to `concurrency` API calls
-    run at once; the warehouse is only touched from this thread.
+    The emails go out in windows of `concurrency`, each window's API calls at once. A window's
+    emails are claimed in one committed transaction before any of its calls, and marked in one
+    after they return, so a crash leaves an email of that window `claimed` (later `unknown`, never
+    resent blindly). The warehouse is only touched from this thread.
     """
     counts = {"planned": 0, "sent": 0, "failed": 0, "unknown": 0, "deferred": 0, "cancelled": 0, "stale": 0}
     counts["stale"] = len(expire_stale_claims(wh, datetime.now(UTC), claim_timeout))
@@ -317,32 +334,44 @@ def send_planned(
     horizon = now + SENDGRID_MAX_SCHEDULE
     counts["cancelled"] = cancel_withdrawn(wh)
     records = rows.to_dict("records")
-    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="leadflow-send") as pool:
-        for start in range(0, len(records), max(1, concurrency)):
-            running: dict[Future[SendResult], str] = {}
-            for row in records[start : start + max(1, concurrency)]:
+    window = max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="leadflow-send") as pool:
+        for start in range(0, len(records), window):
+            due: list[tuple[dict[str, Any], datetime | None]] = []
+            for row in records[start : start + window]:
                 send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
                 if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
                     counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
                     continue
                 if send_at is not None and send_at <= now:
                     send_at = None  # its slot has passed (a deferred or resumed send): deliver now
-                if not _claim(wh, row["send_key"], datetime.now(UTC)):
-                    continue  # another worker has it, or consent was withdrawn (cancelled below)
-                email = _outgoing(row, rendered[row["send_key"]], settings, send_at)
-                running[pool.submit(send_with_retry, mailer, email, sleep=sleep)] = row["send_key"]
-            for future in as_completed(running):
-                key = running[future]
-                try:
-                    result = future.result()
-                except Exception as exc:  # a mailer must not raise; if one does, the outcome is unclear
-                    result = SendResult("unknown", None, f"mailer raised {type(exc).__name__}")
-                if result.retryable:
-                    _release(wh, key, result.error or "not accepted")
-                    counts["deferred"] += 1
-                    continue
-                _set_status(wh, key, result.status, result.message_id, result.error)
-                counts[result.status] += 1
+                due.append((row, send_at))
+            # Built before claiming: an email that cannot be built stops the run with nothing claimed.
+            emails = {row["send_key"]: _outgoing(row, rendered[row["send_key"]], settings, at) for row, at in due}
+            # The window's claims are committed together before any of its emails goes out; a key not
+            # claimed is another worker's, or its consent was withdrawn (cancelled below).
+            claimed = _claim_many(wh, list(emails), datetime.now(UTC))
+            running = {
+                pool.submit(send_with_retry, mailer, email, sleep=sleep): key
+                for key, email in emails.items()
+                if key in claimed
+            }
+            finished: list[tuple[str, SendResult]] = []
+            try:
+                for future in as_completed(running):
+                    key = running[future]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # a mailer must not raise; if one does, the outcome is unclear
+                        result = SendResult("unknown", None, f"mailer raised {type(exc).__name__}")
+                    if result.retryable:
+                        _release(wh, key, result.error or "not accepted")
+                        counts["deferred"] += 1
+                        continue
+                    finished.append((key, result))
+                    counts[result.status] += 1
+            finally:
+                _mark(wh, finished)  # the window's known outcomes, committed together
     counts["cancelled"] += cancel_withdrawn(wh)
     return counts
 

@@ -1,11 +1,12 @@
--- Claim one planned send (:k) for delivery. Refused (no row returned) when it is no longer planned,
--- or when it is marketing and its lead has unsubscribed, bounced, been suppressed or opted out.
+-- Claim planned sends (:keys, a list) for delivery, in one statement; the keys returned are claimed.
+-- A key is refused (not returned) when it is no longer planned, or when it is marketing and its lead
+-- has unsubscribed, bounced, been suppressed or opted out.
 update nurture.email_sends
 set
     status = 'claimed',
     claimed_at = :now
 where
-    send_key = :k
+    {{ m.in_text_list('send_key', ':keys') }}
     and status = 'planned'
     and (
         kind <> 'marketing'
