@@ -93,8 +93,13 @@ except
 select _batch_id from {{ done }}
 {%- endmacro %}
 
+{# the list bind `bind` as an array of texts #}
+{% macro text_list(bind) -%}
+cast({{ bind }} as {% if dialect == 'postgres' %}text[]{% else %}varchar[]{% endif %})
+{%- endmacro %}
+
 {# `column` is one of the texts of the list bind `bind`; PostgreSQL plans with the values themselves
    (an index scan for one small batch), DuckDB hashes the list once #}
 {% macro in_text_list(column, bind) -%}
-{%- if dialect == 'postgres' %}{{ column }} = any(cast({{ bind }} as text[])){% else %}{{ column }} in (select unnest(cast({{ bind }} as varchar[]))){% endif -%}
+{%- if dialect == 'postgres' %}{{ column }} = any({{ text_list(bind) }}){% else %}{{ column }} in (select unnest({{ text_list(bind) }})){% endif -%}
 {%- endmacro %}
