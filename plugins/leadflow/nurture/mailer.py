@@ -272,6 +272,9 @@ class _TLSConnection(_OneWriteRequests, http.client.HTTPSConnection):
     pass
 
 
+_CONNECTION_CLASSES: dict[str, type[http.client.HTTPConnection]] = {"http": _Connection, "https": _TLSConnection}
+
+
 def _dropped(conn: http.client.HTTPConnection) -> bool:
     """An idle connection the server has closed: it reads as ready (EOF) before we send anything."""
     if conn.sock is None:
@@ -332,10 +335,10 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         _close_all(idle)
 
     def http_open(self, req: urllib.request.Request) -> Any:
-        return self._open(_Connection, req)
+        return self._open(req)
 
     def https_open(self, req: urllib.request.Request) -> Any:
-        return self._open(_TLSConnection, req)
+        return self._open(req)
 
     def _checkout(self, key: tuple[str, str]) -> http.client.HTTPConnection | None:
         while True:
@@ -364,13 +367,13 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         parts = urllib.parse.urlsplit(url)
         return parts.scheme not in self._proxies or bool(urllib.request.proxy_bypass(parts.hostname or ""))
 
-    def _open(self, conn_class: type[http.client.HTTPConnection], req: urllib.request.Request) -> Any:
+    def _open(self, req: urllib.request.Request) -> Any:
         if req.has_proxy() or getattr(req, "_tunnel_host", None):
-            return self.do_open(conn_class, req)
+            return self.do_open(_CONNECTION_CLASSES[req.type], req)
         headers = {name.title(): value for name, value in {**req.headers, **req.unredirected_hdrs}.items()}
         chunked = req.has_header("Transfer-encoding")
         return self._exchange(
-            conn_class, req.type, req.host, req.get_method(), req.selector, req.data, headers, req.timeout, chunked
+            req.type, req.host, req.get_method(), req.selector, req.data, headers, req.timeout, chunked
         )
 
     def exchange(
@@ -380,13 +383,11 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         and without urllib's handler chain; errors as in urllib (URLError when not sent). Any status
         is returned, redirects are not followed."""
         parts = urllib.parse.urlsplit(url)
-        conn_class = _TLSConnection if parts.scheme == "https" else _Connection
         selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        return self._exchange(conn_class, parts.scheme, parts.netloc, method, selector, data, headers, timeout, False)
+        return self._exchange(parts.scheme, parts.netloc, method, selector, data, headers, timeout, False)
 
     def _exchange(
         self,
-        conn_class: type[http.client.HTTPConnection],
         scheme: str,
         host: str,
         method: str,
@@ -397,7 +398,7 @@ class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler)
         chunked: bool,
     ) -> _ReadResponse:
         key = (scheme, host)
-        conn = self._checkout(key) or conn_class(host, timeout=timeout)
+        conn = self._checkout(key) or _CONNECTION_CLASSES[scheme](host, timeout=timeout)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
