@@ -17,7 +17,7 @@ from leadflow.nurture.plan import plan_sends
 from leadflow.nurture.send import (
     RenderFailed,
     _batch_of,
-    _claim,
+    _claim_many,
     check_renders,
     ledger_report,
     send_batch,
@@ -200,7 +200,7 @@ def test_a_worker_killed_between_claim_and_mark_leaves_unknown_never_resent(wh, 
     plan_sends(wh, sg_settings, AS_OF)
     killed = f"{lead_id('K1')}:cold:{AS_OF}:1"
     long_ago = datetime.now(UTC) - timedelta(hours=2)
-    assert _claim(wh, killed, long_ago)  # committed claim; the process died before the mark
+    assert _claim_many(wh, [killed], long_ago) == {killed}  # committed claim; the process died before the mark
     counts = send_planned(wh, sg_settings, AS_OF, mailer(sg, sg_settings))
     assert counts["stale"] == 1 and counts["sent"] == 1
     assert ledger(wh)[killed] == "unknown"
@@ -212,8 +212,8 @@ def test_a_fresh_claim_of_another_worker_is_left_alone(wh, sg_settings, sg):
     cold_leads(wh, "K3")
     plan_sends(wh, sg_settings, AS_OF)
     key = f"{lead_id('K3')}:cold:{AS_OF}:1"
-    assert _claim(wh, key, datetime.now(UTC))
-    assert not _claim(wh, key, datetime.now(UTC))  # a claim is exclusive
+    assert _claim_many(wh, [key], datetime.now(UTC)) == {key}
+    assert _claim_many(wh, [key], datetime.now(UTC)) == set()  # a claim is exclusive
     counts = send_planned(wh, sg_settings, AS_OF, mailer(sg, sg_settings))
     assert counts["stale"] == 0 and ledger(wh)[key] == "claimed" and not sg.messages
 

@@ -144,11 +144,6 @@ def _claim_many(wh: Warehouse, send_keys: list[str], now: datetime) -> set[str]:
     return {str(row[0]) for row in rows}
 
 
-def _claim(wh: Warehouse, send_key: str, now: datetime) -> bool:
-    """Claim one planned send (see `_claim_many`)."""
-    return send_key in _claim_many(wh, [send_key], now)
-
-
 def _mark(wh: Warehouse, outcomes: list[tuple[str, SendResult]]) -> None:
     """Record what happened to claimed sends, in one statement and one committed transaction."""
     if not outcomes:
