@@ -61,8 +61,8 @@ new_triples as (
         select 1 from scoring.event_triples as t
         where
             t.event_type = b.event_type
-            and coalesce(t.url, {{ m.null_key() }}) = coalesce(b.url, {{ m.null_key() }})
-            and coalesce(t.asset, {{ m.null_key() }}) = coalesce(b.asset, {{ m.null_key() }})
+            and {{ m.same_text('t.url', 'b.url') }}
+            and {{ m.same_text('t.asset', 'b.asset') }}
     )
 ),
 
@@ -115,10 +115,9 @@ final as (
     inner join scoring.event_triples as t
         on
             e.event_type = t.event_type
-            -- a missing url or asset joins as its own key (hashable on both backends, unlike
-            -- `is not distinct from`)
-            and coalesce(e.url, {{ m.null_key() }}) = coalesce(t.url, {{ m.null_key() }})
-            and coalesce(e.asset, {{ m.null_key() }}) = coalesce(t.asset, {{ m.null_key() }})
+            -- a missing url or asset joins as its own key
+            and {{ m.same_text('e.url', 't.url') }}
+            and {{ m.same_text('e.asset', 't.asset') }}
 )
 
 select * from final;

@@ -77,29 +77,34 @@ per_lead as (
     left join last_activity as la on k.lead_key = la.lead_key
 ),
 
-reasons as (
+reason_texts as (
     -- the strongest few factors as text, in the lead's language; labels are joined after the cut
     select
         rf.lead_key,
-        string_agg(
-            case when l.locale = 'ja' then r.label_ja else r.label_en end
-            || case
-                when rf.kind = 'engagement' and rf.occurrences > 1 and l.locale = 'ja'
-                    then ' ' || cast(rf.occurrences as varchar) || '回'
-                when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
-                else ''
-            end
-            || ' (' || case when rf.points >= 0 then '+' else '' end
-            || cast(cast(round(rf.points) as integer) as varchar) || ')',
-            ' / ' order by rf.strength
-        ) as top_reasons
+        rf.strength,
+        case when l.locale = 'ja' then r.label_ja else r.label_en end
+        || case
+            when rf.kind = 'engagement' and rf.occurrences > 1 and l.locale = 'ja'
+                then ' ' || cast(rf.occurrences as varchar) || '回'
+            when rf.kind = 'engagement' and rf.occurrences > 1 then ' x' || cast(rf.occurrences as varchar)
+            else ''
+        end
+        || ' (' || case when rf.points >= 0 then '+' else '' end
+        || cast(cast(round(rf.points) as integer) as varchar) || ')' as reason
     from ranked_factors as rf
     cross join settings as s
     inner join scoring.rule_keys as r on rf.rule_key = r.rule_key
     inner join scoring.lead_keys as k on rf.lead_key = k.lead_key
     inner join core.leads as l on k.lead_id = l.lead_id
     where rf.strength <= s.top_reasons
-    group by rf.lead_key
+),
+
+reasons as (
+    select
+        lead_key,
+        {{ m.ordered_join('reason', 'strength', "' / '") }} as top_reasons
+    from reason_texts
+    group by lead_key
 ),
 
 week_ago as (

@@ -175,3 +175,14 @@ def test_rules_version_is_stored_on_every_score(wh, settings, tmp_path):
     score(wh, settings, AS_OF, path)
     versions = wh.fetchall("select distinct rules_version from scoring.lead_scores")
     assert versions == [(load_rules(path).version,)]
+
+
+@pytest.mark.parametrize("top", [1, 4, 10])  # 10: the most the rules allow
+def test_top_reasons_lists_the_strongest_factors_in_order_up_to_the_setting(wh, settings, tmp_path, top):
+    # twelve fit rules of distinct strength (points 1..12), every one matching: more than any setting shows
+    fits = [fit_rule(f"r{n:02d}", "country", "eq", "jp", points=n) for n in range(1, 13)]
+    rules = write_rules(tmp_path / "scoring.yml", score_range=[0, 1000], top_reasons=top, fit=fits)
+    add_leads(wh, {"crm_id": "C1", "country": "JP"})
+    score(wh, settings, AS_OF, rules)
+    reasons = wh.scalar("select top_reasons from scoring.lead_scores")
+    assert reasons == " / ".join(f"r{n:02d} (+{n})" for n in range(12, 12 - top, -1))
