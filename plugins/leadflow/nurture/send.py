@@ -9,7 +9,7 @@ import os
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -161,14 +161,22 @@ def _mark(wh: Warehouse, outcomes: list[tuple[str, SendResult]]) -> None:
         )
 
 
-def _release(wh: Warehouse, send_key: str, error: str) -> None:
-    """Back to `planned`: SendGrid did not accept it (rate limited, not sent), so a later run may."""
+def _release(wh: Warehouse, send_keys: list[str], error: str | None) -> None:
+    """Back to `planned`, in one committed transaction: SendGrid did not accept them (rate limited, not
+    sent), or the run stopped before their calls were made, so a later run may send them."""
+    if not send_keys:
+        return
     with wh.transaction():
-        wh.execute(
-            "update nurture.email_sends set status = 'planned', claimed_at = null, error = :err "
-            "where send_key = :k and status = 'claimed'",
-            {"err": error, "k": send_key},
-        )
+        wh.execute(wh.model_sql("nurture/release_sends.sql"), {"keys": list(send_keys), "error": error})
+
+
+def _release_unsent(wh: Warehouse, send_keys: list[str]) -> None:
+    """A window claimed when the run stopped, none of its calls made: back to `planned`. If even that
+    fails, they stay `claimed` and become `unknown` later (never resent blindly)."""
+    try:
+        _release(wh, send_keys, None)
+    except Exception:
+        log.warning("%d claimed sends could not go back to planned: they will become unknown", len(send_keys))
 
 
 def cancel_withdrawn(wh: Warehouse) -> int:
@@ -310,8 +318,11 @@ def send_planned(
 
     The emails go out in windows of `concurrency`, each window's API calls at once. A window's
     emails are claimed in one committed transaction before any of its calls, and marked in one
-    after they return, so a crash leaves an email of that window `claimed` (later `unknown`, never
-    resent blindly). The warehouse is only touched from this thread.
+    after they return. The next window is claimed while this one's calls are in flight, and this
+    one is marked while the next one's are, so at most two windows are claimed and not yet marked:
+    a crash leaves those emails `claimed` (later `unknown`, never resent blindly). When the run stops
+    on an error, the outcomes already known are marked and a window claimed but not yet sent goes
+    back to `planned`. The warehouse is only touched from this thread.
     """
     counts = {"planned": 0, "sent": 0, "failed": 0, "unknown": 0, "deferred": 0, "cancelled": 0, "stale": 0}
     counts["stale"] = len(expire_stale_claims(wh, datetime.now(UTC), claim_timeout))
@@ -330,43 +341,59 @@ def send_planned(
     counts["cancelled"] = cancel_withdrawn(wh)
     records = rows.to_dict("records")
     window = max(1, concurrency)
+
+    def claim(part: list[dict[str, Any]]) -> dict[str, OutgoingEmail]:
+        """The window's emails that are due, built, then claimed: those it may send now."""
+        due: list[tuple[dict[str, Any], datetime | None]] = []
+        for row in part:
+            send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+            if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
+                counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
+                continue
+            if send_at is not None and send_at <= now:
+                send_at = None  # its slot has passed (a deferred or resumed send): deliver now
+            due.append((row, send_at))
+        # Built before claiming: an email that cannot be built stops the run with nothing of it claimed.
+        emails = {row["send_key"]: _outgoing(row, rendered[row["send_key"]], settings, at) for row, at in due}
+        if not emails:
+            return {}
+        # Committed together before any of them goes out; a key not claimed is another worker's, or
+        # its consent was withdrawn (cancelled below).
+        claimed = _claim_many(wh, list(emails), datetime.now(UTC))
+        return {key: email for key, email in emails.items() if key in claimed}
+
+    flying: dict[Future[SendResult], str] = {}  # the window whose calls are in flight
+    claimed: dict[str, OutgoingEmail] = {}  # the next window: claimed, no call made yet
+    finished: list[tuple[str, SendResult]] = []  # outcomes not marked yet
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="leadflow-send") as pool:
-        for start in range(0, len(records), window):
-            due: list[tuple[dict[str, Any], datetime | None]] = []
-            for row in records[start : start + window]:
-                send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
-                if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
-                    counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
-                    continue
-                if send_at is not None and send_at <= now:
-                    send_at = None  # its slot has passed (a deferred or resumed send): deliver now
-                due.append((row, send_at))
-            # Built before claiming: an email that cannot be built stops the run with nothing claimed.
-            emails = {row["send_key"]: _outgoing(row, rendered[row["send_key"]], settings, at) for row, at in due}
-            # The window's claims are committed together before any of its emails goes out; a key not
-            # claimed is another worker's, or its consent was withdrawn (cancelled below).
-            claimed = _claim_many(wh, list(emails), datetime.now(UTC))
-            running = {
-                pool.submit(send_with_retry, mailer, email, sleep=sleep): key
-                for key, email in emails.items()
-                if key in claimed
-            }
-            finished: list[tuple[str, SendResult]] = []
-            try:
-                for future in as_completed(running):
-                    key = running[future]
+        try:
+            for start in range(0, len(records) + window, window):
+                claimed = claim(records[start : start + window])
+                for future in as_completed(flying):
+                    key = flying[future]
                     try:
                         result = future.result()
                     except Exception as exc:  # a mailer must not raise; if one does, the outcome is unclear
                         result = SendResult("unknown", None, f"mailer raised {type(exc).__name__}")
                     if result.retryable:
-                        _release(wh, key, result.error or "not accepted")
+                        _release(wh, [key], result.error or "not accepted")
                         counts["deferred"] += 1
                         continue
                     finished.append((key, result))
                     counts[result.status] += 1
-            finally:
-                _mark(wh, finished)  # the window's known outcomes, committed together
+                flying = {
+                    pool.submit(send_with_retry, mailer, email, sleep=sleep): key for key, email in claimed.items()
+                }
+                claimed = {}
+                done, finished = finished, []
+                if done:
+                    _mark(wh, done)  # the settled window's outcomes, committed together
+        finally:
+            if claimed:
+                _release_unsent(wh, list(claimed))
+            if finished:
+                _mark(wh, finished)  # outcomes known when something failed are recorded all the same
+
     counts["cancelled"] += cancel_withdrawn(wh)
     return counts
 
