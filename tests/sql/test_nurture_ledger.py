@@ -290,6 +290,29 @@ def test_when_the_run_stops_the_window_in_flight_stays_claimed_and_the_next_goes
     assert sorted(ledger(wh).values()) == ["claimed", "claimed", "planned", "planned"]
 
 
+def test_an_email_that_cannot_be_built_stops_the_run_before_anything_is_claimed(wh, settings, monkeypatch):
+    cold_leads(wh, "B1", "B2", "B3")
+    plan_sends(wh, settings, AS_OF)
+    broken = list(send_module.planned_rows(wh)["send_key"])[-1]  # in the last window
+    real_outgoing = send_module._outgoing
+    sent: list[str] = []
+
+    def outgoing(row, *args):
+        if row["send_key"] == broken:
+            raise ValueError("no address to send to")
+        return real_outgoing(row, *args)
+
+    class Sender:
+        def send(self, email):
+            sent.append(email.send_key)
+            return SendResult("sent", "ok", None)
+
+    monkeypatch.setattr(send_module, "_outgoing", outgoing)
+    with pytest.raises(ValueError, match="no address"):
+        send_planned(wh, settings, AS_OF, Sender(), concurrency=1)
+    assert sent == [] and set(ledger(wh).values()) == {"planned"}
+
+
 def test_outcomes_known_before_a_failure_in_the_window_are_still_marked(wh, settings, monkeypatch):
     cold_leads(wh, "F1", "F2")
     plan_sends(wh, settings, AS_OF)

@@ -342,33 +342,32 @@ def send_planned(
     records = rows.to_dict("records")
     window = max(1, concurrency)
 
-    def claim(part: list[dict[str, Any]]) -> dict[str, OutgoingEmail]:
-        """The window's emails that are due, built, then claimed: those it may send now."""
-        due: list[tuple[dict[str, Any], datetime | None]] = []
-        for row in part:
-            send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
-            if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
-                counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
-                continue
-            if send_at is not None and send_at <= now:
-                send_at = None  # its slot has passed (a deferred or resumed send): deliver now
-            due.append((row, send_at))
-        # Built before claiming: an email that cannot be built stops the run with nothing of it claimed.
-        emails = {row["send_key"]: _outgoing(row, rendered[row["send_key"]], settings, at) for row, at in due}
-        if not emails:
+    outgoing: list[tuple[str, OutgoingEmail]] = []
+    for row in records:
+        send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+        if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
+            counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
+            continue
+        if send_at is not None and send_at <= now:
+            send_at = None  # its slot has passed (a deferred or resumed send): deliver now
+        # Every email built before any is claimed: one that cannot be built stops the run with nothing claimed.
+        outgoing.append((row["send_key"], _outgoing(row, rendered[row["send_key"]], settings, send_at)))
+
+    def claim(part: list[tuple[str, OutgoingEmail]]) -> dict[str, OutgoingEmail]:
+        """The window's emails claimed, committed together before any of them goes out: a key not
+        claimed is another worker's, or its consent was withdrawn (cancelled below)."""
+        if not part:
             return {}
-        # Committed together before any of them goes out; a key not claimed is another worker's, or
-        # its consent was withdrawn (cancelled below).
-        claimed = _claim_many(wh, list(emails), datetime.now(UTC))
-        return {key: email for key, email in emails.items() if key in claimed}
+        claimed = _claim_many(wh, [key for key, _ in part], datetime.now(UTC))
+        return {key: email for key, email in part if key in claimed}
 
     flying: dict[Future[SendResult], str] = {}  # the window whose calls are in flight
     claimed: dict[str, OutgoingEmail] = {}  # the next window: claimed, no call made yet
     finished: list[tuple[str, SendResult]] = []  # outcomes not marked yet
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="leadflow-send") as pool:
         try:
-            for start in range(0, len(records) + window, window):
-                claimed = claim(records[start : start + window])
+            for start in range(0, len(outgoing) + window, window):
+                claimed = claim(outgoing[start : start + window])
                 for future in as_completed(flying):
                     key = flying[future]
                     try:
