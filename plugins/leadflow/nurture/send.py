@@ -358,14 +358,15 @@ def send_planned(
         claimed is another worker's, or its consent was withdrawn (cancelled below)."""
         if not part:
             return {}
-        claimed = _claim_many(wh, [key for key, _ in part], datetime.now(UTC))
-        return {key: email for key, email in part if key in claimed}
+        accepted = _claim_many(wh, [key for key, _ in part], datetime.now(UTC))
+        return {key: email for key, email in part if key in accepted}
 
     flying: dict[Future[SendResult], str] = {}  # the window whose calls are in flight
     claimed: dict[str, OutgoingEmail] = {}  # the next window: claimed, no call made yet
     finished: list[tuple[str, SendResult]] = []  # outcomes not marked yet
     with ThreadPoolExecutor(max_workers=window, thread_name_prefix="leadflow-send") as pool:
         try:
+            # one round more than there are windows: the last claims nothing and settles the last window
             for start in range(0, len(outgoing) + window, window):
                 claimed = claim(outgoing[start : start + window])
                 for future in as_completed(flying):
