@@ -106,6 +106,23 @@ select _batch_id from {{ done }}
 cast({{ bind }} as {% if dialect == 'postgres' %}text[]{% else %}varchar[]{% endif %})
 {%- endmacro %}
 
+{# the dates given as texts in the list bind `bind` contain the date `column` #}
+{% macro in_date_list(column, bind) -%}
+{%- if dialect == 'postgres' %}{{ column }} = any(cast({{ bind }} as date[])){% else %}{{ column }} in (select unnest(cast({{ bind }} as date[]))){% endif -%}
+{%- endmacro %}
+
+{# an order-independent checksum of a group's rows over the texts or dates `columns` (a list of
+   expressions; a missing value stands apart from every text), as a bigint: the sum of one 64-bit hash
+   per row. Not the same number on both backends, nor promised across engine versions: it is compared
+   only with what the same warehouse computed, and a changed hash makes the rows look changed #}
+{% macro rows_checksum(columns) -%}
+{%- if dialect == 'duckdb' -%}
+cast(sum(hash({{ columns | join(', ') }})) % 9223372036854775807 as bigint)
+{%- else -%}
+cast(sum(hashtextextended(concat_ws(chr(31){% for c in columns %}, coalesce(cast({{ c }} as text), {{ null_key() }}){% endfor %}), 0)) % 9223372036854775807 as bigint)
+{%- endif -%}
+{%- endmacro %}
+
 {# `column` is one of the texts of the list bind `bind`; PostgreSQL plans with the values themselves
    (an index scan for one small batch), DuckDB hashes the list once #}
 {% macro in_text_list(column, bind) -%}

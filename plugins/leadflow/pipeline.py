@@ -200,15 +200,18 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     }
 
 
-def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False) -> list[str]:
+def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
     """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
-    any batch of `core.events` not keyed yet; with `full`, every event. The batch ids are read first
-    and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves (an
-    index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
+    any batch of `core.events` not keyed yet; with `full`, every batch whose events differ from what
+    was keyed (count and checksum: an out-of-band edit of `core.events` or of the keyed events) and no
+    other, whose keys would come out the same; with `rekey` too, every batch. The batch ids are read
+    first and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves
+    (an index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
     params = model_params(settings, as_of)
     with wh.transaction():
-        pending = [b for (b,) in wh.fetchall(wh.model_sql("scoring/pending_batches.sql", full=full), params)]
-        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending}, full=full)
+        pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
+        pending = [b for (b,) in wh.fetchall(pending_sql, params)]
+        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
     return sorted(pending)
 
 

@@ -281,8 +281,12 @@ def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
             wh.load_df(table, frame)
 
 
-def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None) -> dict:
-    """The full rebuild: the keyed events from all of `core.events`, then every date rescored.
+def rebuild_scores(
+    wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None, *, rekey: bool = False
+) -> dict:
+    """The full rebuild: every batch of `core.events` checked against the keyed events and keyed again
+    where its events changed (with `rekey`, every batch keyed again), then every date rescored from all
+    of them.
 
     Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
     """
@@ -290,10 +294,14 @@ def rebuild_scores(wh: Warehouse, settings: Settings, dates: list[date], rules_p
 
     first = min(dates) if dates else date.today()
     with wh.transaction():
-        key_events(wh, settings, first, full=True)
+        keyed = key_events(wh, settings, first, full=True, rekey=rekey)
         results = [score(wh, settings, d, rules_path, refresh_keys=False) for d in sorted(dates)]
+        batches = dict(wh.fetchall("select _batch_id, events from scoring.keyed_event_batches"))
     return {
         "dates": len(results),
-        "keyed_events": wh.scalar("select count(*) from scoring.keyed_events"),
+        "keyed_events": sum(batches.values()),
+        "batches": len(batches),
+        "batches_keyed_again": len(keyed),
+        "events_keyed_again": sum(batches.get(b, 0) for b in keyed),
         "scored": sum(int(r["scored"]) for r in results),
     }

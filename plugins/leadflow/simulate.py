@@ -284,19 +284,26 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             date.fromisoformat(str(d)[:10])
             for (d,) in wh.fetchall("select distinct as_of_date from scoring.lead_scores order by 1")
         ]
-        result = rebuild_scores(wh, cfg, dates)
+        result = rebuild_scores(wh, cfg, dates, rekey=args.rekey)
     print(
-        f"re-keyed {result['keyed_events']:,} events and rescored {result['dates']} date(s),"
-        f" {result['scored']:,} scores"
+        f"checked {result['keyed_events']:,} events in {result['batches']:,} batch(es), keyed again"
+        f" {result['batches_keyed_again']:,} batch(es) ({result['events_keyed_again']:,} events),"
+        f" rescored {result['dates']} date(s), {result['scored']:,} scores"
     )
     return 0
 
 
 def add_rescore_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `leadflow rescore --full [--date D ...]`: key every event of core.events again and
-    rescore the given dates (default: every scored date); gives the same scores as the nightly runs."""
-    res = subparsers.add_parser("rescore", help="full rebuild: every event keyed again, then the dates rescored")
+    """Add `leadflow rescore --full [--rekey] [--date D ...]`: check every batch of core.events against
+    its keyed events, key again those that changed (`--rekey`: all of them), and rescore the given dates
+    (default: every scored date); gives the same scores as the nightly runs."""
+    res = subparsers.add_parser(
+        "rescore", help="full rebuild: changed event batches keyed again, then the dates rescored"
+    )
     res.add_argument("--full", action="store_true", required=True, help="rebuild from all of core.events")
+    res.add_argument(
+        "--rekey", action="store_true", help="key every event batch again, changed or not (slower; same scores)"
+    )
     res.add_argument("--date", type=date.fromisoformat, action="append", help="as-of date (repeatable)")
     res.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
     res.set_defaults(func=cmd_rescore)

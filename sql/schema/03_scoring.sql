@@ -132,11 +132,16 @@ create table if not exists scoring.keyed_events (
     triple_id integer not null
 );
 
--- scoring.keyed_event_batches: one row per batch of core.events already in scoring.keyed_events
+-- scoring.keyed_event_batches: one row per batch of core.events already in scoring.keyed_events, with
+-- its event count and a checksum of the columns keying reads (m.rows_checksum), so a full rebuild keys
+-- again only the batches whose events changed since
 create table if not exists scoring.keyed_event_batches (
     _batch_id text primary key,
     events integer not null
 );
+
+-- added after the first release: a batch keyed before has no checksum, and the next full rebuild keys it again
+alter table scoring.keyed_event_batches add column if not exists checksum bigint;
 
 {% if dialect == 'postgres' -%}
 create unique index if not exists lead_keys_lead_id_idx on scoring.lead_keys (lead_id);

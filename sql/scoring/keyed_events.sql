@@ -1,21 +1,13 @@
 -- scoring.keyed_events: refreshed for the batches of :pending_batches (pending_batches.sql: the run's own
--- batch, so a rerun re-keys it, and every batch of core.events not keyed yet); with `full` set, rebuilt
--- from all of core.events. New leads and new (type, url, asset) triples get their keys first; keys
--- already given are kept. Run by `leadflow.pipeline.key_events`, in one transaction, so
--- scoring.keyed_events holds exactly the batches listed as keyed.
-{% if full is defined and full -%}
-delete from scoring.keyed_event_batches;
+-- batch, so a rerun re-keys it, and every batch of core.events not keyed yet; for a full rebuild, every
+-- batch whose events changed since they were keyed). New leads and new (type, url, asset) triples get
+-- their keys first; keys already given are kept. Run by `leadflow.pipeline.key_events`, in one
+-- transaction, so scoring.keyed_events holds exactly the batches listed as keyed.
+delete from scoring.keyed_event_batches where {{ m.in_text_list('_batch_id', ':pending_batches') }};
 
-delete from scoring.keyed_events;
-{%- else -%}
-delete from scoring.keyed_event_batches where _batch_id = cast(:as_of_date as varchar);
+delete from scoring.keyed_events where {{ m.in_date_list('batch_date', ':pending_batches') }};
 
-delete from scoring.keyed_events where batch_date = cast(:as_of_date as date);
-{%- endif %}
-
-{% set pending -%}
-{%- if full is defined and full %}true{% else %}{{ m.in_text_list('e._batch_id', ':pending_batches') }}{% endif -%}
-{%- endset %}
+{% set pending = m.in_text_list('e._batch_id', ':pending_batches') -%}
 
 -- every lead without a key yet: each lead of core.leads, and any lead only the pending events know
 -- (scores must not depend on the CRM having sent it yet)
@@ -128,7 +120,8 @@ with
 final as (
     select
         e._batch_id,
-        cast(count(*) as integer) as events
+        cast(count(*) as integer) as events,
+        {{ m.rows_checksum(['e.lead_id', 'e.event_date', 'e.event_type', 'e.url', 'e.asset']) }} as checksum
     from core.events as e
     where {{ pending }}
     group by e._batch_id

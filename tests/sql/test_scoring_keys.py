@@ -99,3 +99,73 @@ def test_a_warehouse_with_the_text_rollup_is_keyed_again_from_its_events(wh, set
         {"l": lead_id("A")},
     )
     assert occurrences == 2
+
+
+def keyed_rows(wh) -> list[tuple]:
+    """The keyed events in words (lead id, batch, day, event type, url), independent of key numbers."""
+    return wh.fetchall(
+        "select k.lead_id, cast(e.batch_date as varchar), cast(e.event_date as varchar), t.event_type, t.url"
+        " from scoring.keyed_events as e"
+        " inner join scoring.lead_keys as k on e.lead_key = k.lead_key"
+        " inner join scoring.event_triples as t on e.triple_id = t.triple_id"
+        " order by 1, 2, 3, 4, 5"
+    )
+
+
+def test_a_full_rebuild_keys_again_only_the_batches_whose_events_changed(wh, settings):
+    add_leads(wh, {"crm_id": "A"}, {"crm_id": "B"})
+    for day in ("2026-11-20", "2026-11-21", "2026-11-22"):
+        add_events(wh, "A", ("pricing_view", day), ("page_view", day))
+        add_events(wh, "B", ("email_click", day))
+        score(wh, settings, date.fromisoformat(day))
+    as_of = [date(2026, 11, 22)]
+    nightly = snapshot(wh)
+
+    # nothing changed since the nights keyed it: every batch is checked, none keyed again, same scores
+    result = rebuild_scores(wh, settings, as_of)
+    assert (result["batches"], result["batches_keyed_again"], result["keyed_events"]) == (3, 0, 9)
+    assert snapshot(wh) == nightly
+
+    # out-of-band edits that keep every batch's size: a lead's events of 11-21 moved to B (a manual
+    # merge), and a page of 11-22 renamed; only those two batches are keyed again, and the scores follow
+    wh.execute(
+        "update core.events set lead_id = :b where lead_id = :a and _batch_id = '2026-11-21'",
+        {"a": lead_id("A"), "b": lead_id("B")},
+    )
+    wh.execute("update core.events set url = 'https://x.example/pricing' where _batch_id = '2026-11-22'")
+    result = rebuild_scores(wh, settings, as_of)
+    assert (result["batches_keyed_again"], result["events_keyed_again"]) == (2, 6)
+    assert snapshot(wh) != nightly
+    checked = (keyed_rows(wh), snapshot(wh))
+    assert ("2026-11-21", "pricing_view") in {(r[1], r[3]) for r in checked[0] if r[0] == lead_id("B")}
+
+    # keying every batch again from scratch gives exactly what the checked rebuild kept
+    result = rebuild_scores(wh, settings, as_of, rekey=True)
+    assert result["batches_keyed_again"] == 3
+    assert (keyed_rows(wh), snapshot(wh)) == checked
+
+
+def test_a_full_rebuild_repairs_keyed_rows_edited_or_left_behind(wh, settings):
+    add_leads(wh, {"crm_id": "A"})
+    for day in ("2026-11-20", "2026-11-21"):
+        add_events(wh, "A", ("pricing_view", day), ("webinar_attended", day))
+        score(wh, settings, date.fromisoformat(day))
+    expected = keyed_rows(wh)
+
+    # a keyed row lost, a batch keyed before checksums were kept, and keyed rows of a batch that
+    # core.events no longer holds (nor lists as keyed)
+    wh.execute("delete from scoring.keyed_events where batch_date = '2026-11-20' and triple_id = 1")
+    wh.execute("update scoring.keyed_event_batches set checksum = null where _batch_id = '2026-11-21'")
+    wh.execute("insert into scoring.keyed_events values ('2026-11-19', 1, '2026-11-19', 1)")
+    result = rebuild_scores(wh, settings, [date(2026, 11, 21)])
+    assert result["batches_keyed_again"] == 3
+    assert keyed_rows(wh) == expected
+    assert result["keyed_events"] == 4 == wh.scalar("select count(*) from scoring.keyed_events")
+    assert rebuild_scores(wh, settings, [date(2026, 11, 21)])["batches_keyed_again"] == 0
+
+    # a batch gone from core.events: its keyed rows and its listing go too
+    wh.execute("delete from core.events where _batch_id = '2026-11-20'")
+    result = rebuild_scores(wh, settings, [date(2026, 11, 21)])
+    assert result["batches_keyed_again"] == 1
+    assert [r[1] for r in keyed_rows(wh)] == ["2026-11-21", "2026-11-21"]
+    assert wh.fetchall("select _batch_id from scoring.keyed_event_batches") == [("2026-11-21",)]

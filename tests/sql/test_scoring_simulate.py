@@ -71,3 +71,5 @@ def test_rescore_parser_needs_full_and_takes_dates():
     add_rescore_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["rescore", "--full", "--date", "2026-11-21", "--date", "2026-11-22"])
     assert args.date == [date(2026, 11, 21), AS_OF] and callable(args.func)
+    assert args.rekey is False
+    assert parser.parse_args(["rescore", "--full", "--rekey"]).rekey is True
