@@ -11,7 +11,15 @@ from leadflow.cli import main
 
 pytestmark = pytest.mark.slow  # every step is a fresh interpreter: about two minutes in all
 
-STEPS = ("load_validate_stage", "full_rebuild", "incremental", "advance_write_back", "pandas_vs_sql", "render_send")
+STEPS = (
+    "load_validate_stage",
+    "full_rebuild_rekey",
+    "full_rebuild",
+    "incremental",
+    "advance_write_back",
+    "pandas_vs_sql",
+    "render_send",
+)
 
 
 def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> None:
@@ -32,6 +40,13 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
     # 200 leads: a handful are quarantined (updated after the first night's cutoff) but most score,
     # and the pandas baseline agrees with the SQL score for nearly every lead
     assert int(re.search(r"scored=(\d+)", rows["full_rebuild"][5]).group(1)) > 150
+    # the rekey rebuild keys every batch again; the checked one finds every batch as it was keyed
+    rekeyed = re.search(r"batches=(\d+); batches_keyed_again=(\d+)", rows["full_rebuild_rekey"][5])
+    assert rekeyed and rekeyed.group(1) == rekeyed.group(2) != "0"
+    assert "batches_keyed_again=0;" in rows["full_rebuild"][5]
+    assert re.search(r"scored=(\d+)", rows["full_rebuild_rekey"][5]).group(1) == re.search(
+        r"scored=(\d+)", rows["full_rebuild"][5]
+    ).group(1)
     assert float(re.search(r"agreement=([0-9.]+)", rows["pandas_vs_sql"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
     # a night runs as the DAG runs it, a process per task: the row's peak is its largest task's
