@@ -208,7 +208,7 @@ def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = F
     first and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves
     (an index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
     params = model_params(settings, as_of)
-    with wh.transaction():
+    with wh.unordered_writes(), wh.transaction():
         pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
         pending = [b for (b,) in wh.fetchall(pending_sql, params)]
         wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
@@ -222,7 +222,7 @@ def score(
     keying new event batches, unless the caller has just keyed every event)."""
     rules = load_rules(rules_path or settings.path(settings.scoring_rules))
     params = model_params(settings, as_of)
-    with wh.transaction():
+    with wh.unordered_writes(), wh.transaction():
         install_rules(wh, rules)
         if refresh_keys:
             key_events(wh, settings, as_of)

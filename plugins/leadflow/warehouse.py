@@ -122,6 +122,7 @@ class Warehouse:
         self.sql_dir = sql_dir or project_home() / "sql"
         self._in_tx = False
         self._memory_limit = DUCKDB_MEMORY_LIMIT
+        self._unordered = False
 
     # -- statements -----------------------------------------------------------------------------
     def _cursor_execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
@@ -173,6 +174,23 @@ class Warehouse:
         finally:
             self._raw.execute(f"set memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
             self._memory_limit = DUCKDB_MEMORY_LIMIT
+
+    @contextmanager
+    def unordered_writes(self) -> Generator[None, None, None]:
+        """DuckDB free to write and read rows in any order while the block runs (its
+        `preserve_insertion_order` off): a large insert-select then writes from both threads at once,
+        and buffers less. Only for statements whose results carry no order of their own (every
+        order they need is spelled out); the setting is back when the block ends."""
+        if self.dialect != "duckdb" or self._unordered:
+            yield
+            return
+        self._raw.execute("set preserve_insertion_order = false")
+        self._unordered = True
+        try:
+            yield
+        finally:
+            self._raw.execute("set preserve_insertion_order = true")
+            self._unordered = False
 
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         cur = self._cursor_execute(sql, params)

@@ -79,6 +79,23 @@ def test_streaming_never_raises_a_lower_cap(tmp_path, monkeypatch):
             assert duckdb_cap(wh) == cap
 
 
+def test_unordered_writes_hold_inside_the_block_only_even_nested_or_failing(tmp_path):
+    def ordered(wh) -> bool:
+        return bool(wh.scalar("select current_setting('preserve_insertion_order')"))
+
+    with connect(f"duckdb://{tmp_path / 'w.duckdb'}") as wh:
+        assert ordered(wh)
+        with wh.unordered_writes(), wh.transaction():
+            assert not ordered(wh)
+            with wh.unordered_writes():  # a scoring run inside a rebuild
+                assert not ordered(wh)
+            assert not ordered(wh)  # the inner block does not end the outer one's setting
+        assert ordered(wh)
+        with pytest.raises(RuntimeError, match="boom"), wh.unordered_writes():
+            raise RuntimeError("boom")
+        assert ordered(wh)
+
+
 @pytest.mark.parametrize(
     ("not_before", "tz", "country", "expected_local"),
     [
