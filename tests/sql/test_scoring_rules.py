@@ -53,6 +53,11 @@ FIT_CASES: list[tuple[dict, dict, bool]] = [
     # email_domain_in takes the part after @, case-insensitively
     (fit_rule("r", "email", "email_domain_in", ["gmail.com"]), {"email": "Ken@GMAIL.com"}, True),
     (fit_rule("r", "email", "email_domain_in", ["gmail.com"]), {"email": "ken@gmail.com.evil.example"}, False),
+    (fit_rule("r", "email", "email_domain_in", ["gmail.com"]), {"email": None}, False),
+    (fit_rule("r", "email", "email_domain_in", ["gmail.com"]), {"email": "gmail.com"}, False),
+    # on any text field: the part after @ of what the CRM holds there
+    (fit_rule("r", "company", "email_domain_in", ["x.example"]), {"company": "desk@X.Example"}, True),
+    (fit_rule("r", "company", "email_domain_in", ["x.example"]), {"company": "X.Example"}, False),
 ]
 
 
@@ -87,6 +92,28 @@ def test_negative_points_and_first_match_in_group(wh, settings, tmp_path):
     # only the first matching band of the group counts (25, not 25 + 20); the free-mail rule subtracts
     assert (points(wh, "C1", "big"), points(wh, "C1", "mid"), points(wh, "C1", "freemail")) == (25, None, -10)
     assert wh.scalar("select total_score from scoring.lead_scores") == 15
+
+
+def test_domain_and_address_rules_on_one_field_each_see_their_own_value(wh, settings, tmp_path):
+    # the domain rule matches the part after @, the address rule the whole address, in the same run
+    rules = write_rules(
+        tmp_path / "scoring.yml",
+        fit=[
+            fit_rule("ceo_inbox", "email", "regex", "^ceo@", points=5),
+            fit_rule("freemail", "email", "email_domain_in", ["gmail.com"], points=-10, group="mail"),
+        ],
+        score_range=[-100, 100],
+    )
+    add_leads(
+        wh,
+        {"crm_id": "both", "email": "ceo@Gmail.com"},
+        {"crm_id": "address", "email": "ceo@acme.example"},
+        {"crm_id": "domain", "email": "bob@gmail.com"},
+        {"crm_id": "neither", "email": None},
+    )
+    score(wh, settings, AS_OF, rules)
+    got = {c: (points(wh, c, "ceo_inbox"), points(wh, c, "freemail")) for c in ("both", "address", "domain", "neither")}
+    assert got == {"both": (5, -10), "address": (5, None), "domain": (None, -10), "neither": (None, None)}
 
 
 # (kind, rule options, event url, event asset, whether the rule counts the event)
