@@ -77,6 +77,14 @@ per_lead as (
     left join last_activity as la on k.lead_key = la.lead_key
 ),
 
+top_factors as (
+    -- the strongest few of each lead, cut before any text is joined (a scalar setting, so both
+    -- engines filter right after ranking rather than after the joins below)
+    select *
+    from ranked_factors
+    where strength <= (select top_reasons from scoring.settings)
+),
+
 reason_texts as (
     -- the strongest few factors as text, in the lead's language; labels are joined after the cut
     select
@@ -91,12 +99,10 @@ reason_texts as (
         end
         || ' (' || case when rf.points >= 0 then '+' else '' end
         || cast(cast(round(rf.points) as integer) as varchar) || ')' as reason
-    from ranked_factors as rf
-    cross join settings as s
+    from top_factors as rf
     inner join scoring.rule_keys as r on rf.rule_key = r.rule_key
     inner join scoring.lead_keys as k on rf.lead_key = k.lead_key
     inner join core.leads as l on k.lead_id = l.lead_id
-    where rf.strength <= s.top_reasons
 ),
 
 reasons as (
