@@ -1,9 +1,16 @@
 -- The batches of core.events that keyed_events.sql keys: the run's own batch (the as-of date, keyed again
 -- on a rerun) and every batch not keyed yet; with `full` set, every batch whose events differ from what
 -- was keyed (count or checksum of the columns keying reads, in core.events or in scoring.keyed_events)
--- and every keyed batch core.events no longer holds (with `rekey` set too, every batch). Read by Python and bound as a list, so PostgreSQL
--- plans each statement over core.events with the batch ids themselves.
-{% if full is defined and full -%}
+-- and every keyed batch core.events no longer holds; with `rekey` set too, every batch. Read by Python
+-- and bound as a list, so PostgreSQL plans each statement over core.events with the batch ids themselves.
+{% if full is defined and full and rekey is defined and rekey -%}
+-- every batch (`leadflow rescore --full --rekey`): those of core.events, and any keyed one it no longer holds
+{{ m.distinct_values('core.events', '_batch_id') }}
+union
+select _batch_id from scoring.keyed_event_batches
+union
+select distinct cast(batch_date as varchar) from scoring.keyed_events
+{%- elif full is defined and full -%}
 with
 
 event_batches as (
@@ -30,9 +37,6 @@ changed as (
     left join scoring.keyed_event_batches as b on e._batch_id = b._batch_id
     left join keyed_rows as k on cast(e._batch_id as date) = k.batch_date
     where
-        {%- if rekey is defined and rekey %}
-        true  -- every batch keyed again (`leadflow rescore --full --rekey`)
-        or{% endif %}
         b._batch_id is null
         or b.events <> e.events
         or b.checksum is null
