@@ -123,6 +123,12 @@ cast(sum(hashtextextended(concat_ws(chr(31){% for c in columns %}, coalesce(cast
 {%- endif -%}
 {%- endmacro %}
 
+{# the checksum of a batch's events over what keying reads from them (keyed_events.sql stores it,
+   pending_batches.sql compares it): the columns `e` (an alias, with its dot) names #}
+{% macro keying_checksum(e) -%}
+{{ rows_checksum([e ~ 'lead_id', e ~ 'event_date', e ~ 'event_type', e ~ 'url', e ~ 'asset']) }}
+{%- endmacro %}
+
 {# `column` is one of the texts of the list bind `bind`; PostgreSQL plans with the values themselves
    (an index scan for one small batch), DuckDB hashes the list once #}
 {% macro in_text_list(column, bind) -%}

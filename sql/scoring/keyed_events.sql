@@ -121,7 +121,7 @@ final as (
     select
         e._batch_id,
         cast(count(*) as integer) as events,
-        {{ m.rows_checksum(['e.lead_id', 'e.event_date', 'e.event_type', 'e.url', 'e.asset']) }} as checksum
+        {{ m.keying_checksum('e.') }} as checksum
     from core.events as e
     where {{ pending }}
     group by e._batch_id

@@ -17,7 +17,7 @@ event_batches as (
     select
         _batch_id,
         count(*) as events,
-        {{ m.rows_checksum(['lead_id', 'event_date', 'event_type', 'url', 'asset']) }} as checksum
+        {{ m.keying_checksum('') }} as checksum
     from core.events
     group by _batch_id
 ),
