@@ -16,7 +16,7 @@ COMPARED = (
 )
 
 
-def land_events(wh, rows: list[dict], file: str) -> None:
+def land_events(wh, rows: list[dict], file: str, batch: str = BATCH) -> None:
     frame = pd.DataFrame(
         [
             {
@@ -27,7 +27,7 @@ def land_events(wh, rows: list[dict], file: str) -> None:
                 "url": "https://leadflow.example/pricing",
                 "properties": None,
                 **row,
-                "_batch_id": BATCH,
+                "_batch_id": batch,
                 "_file": file,
                 "_row": i,
                 "_loaded_at": datetime(2026, 11, 21, tzinfo=UTC),
@@ -86,3 +86,29 @@ def test_staging_the_night_again_changes_nothing(night, settings):
     before = night.fetch_df(COMPARED)
     stage_core(night, settings, date.fromisoformat(BATCH))
     pd.testing.assert_frame_equal(night.fetch_df(COMPARED), before)
+
+
+def test_an_event_another_batch_holds_stays_as_first_staged(night, settings):
+    """A source delivering an event again on a later night: the earlier night's copy stays, the later
+    one is not staged a second time (PostgreSQL skips it through the primary key, DuckDB anti-joins)."""
+    later = "2026-11-21"
+    land_events(
+        night,
+        [
+            {"event_id": "e001", "crm_id": "C2", "event_type": "download"},  # staged on 2026-11-20 for C1
+            {"event_id": "n001", "crm_id": "C2", "occurred_at": "2026-11-21T01:00:00+00:00"},
+        ],
+        "events_c.jsonl",
+        batch=later,
+    )
+    before = night.fetch_df(COMPARED).set_index("event_id")
+    stage_core(night, settings, date.fromisoformat(later))
+    staged = night.fetch_df(COMPARED).set_index("event_id")
+    assert len(staged) == len(before) + 1
+    pd.testing.assert_series_equal(staged.loc["e001"], before.loc["e001"])
+    assert dict(night.fetchall("select event_id, _batch_id from core.events where event_id in ('e001', 'n001')")) == {
+        "e001": BATCH,
+        "n001": later,
+    }
+    stage_core(night, settings, date.fromisoformat(later))  # the later night again
+    pd.testing.assert_frame_equal(night.fetch_df(COMPARED).set_index("event_id"), staged)
