@@ -29,6 +29,7 @@ SCHEMA_MODELS = tuple(
         "04_lifecycle.sql",
         "05_nurture.sql",
         "06_crm.sql",
+        "07_intake.sql",
     )
 )
 STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")

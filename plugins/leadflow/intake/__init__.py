@@ -1,0 +1,1 @@
+"""The inbound half: leadflow serve (public intake) and what the leadflow_intake DAG applies."""

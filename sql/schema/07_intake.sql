@@ -1,0 +1,19 @@
+-- intake: what leadflow serve accepted (unsubscribes, SendGrid events, pushed web events), one row per
+-- delivery key; a delivery SendGrid or the website retries lands on the same key and adds nothing.
+create table if not exists ops.inbox (
+    kind text not null,
+    dedupe_key text not null,
+    received_at timestamptz not null,
+    payload text not null,
+    loaded_at timestamptz not null,
+    applied_at timestamptz,
+    apply_run text,
+    primary key (kind, dedupe_key)
+);
+
+-- how far each file segment of the embedded inbox (data/inbox/*.jsonl) has been loaded into ops.inbox
+create table if not exists ops.inbox_segments (
+    segment text primary key,
+    bytes_loaded bigint not null,
+    loaded_at timestamptz not null
+);
