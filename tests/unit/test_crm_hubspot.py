@@ -415,9 +415,27 @@ def test_mapping_config_names_only_leadflow_statuses_and_iana_zones():
         HubSpotSourceConfig(timezone_map={"asia_slash_edo": "Asia/Edo"})
     with pytest.raises(ValidationError, match="fr: 'fr': a locale is ja or en"):
         HubSpotSourceConfig(locale_map={"fr": "fr"})
-    cfg = HubSpotSourceConfig(lead_status_map={"NEW": "new", "CHURNED": "customer"}, owner_ids=False)
+    cfg = HubSpotSourceConfig(lead_status_map={"CHURNED": "customer"}, owner_ids=False)
     source = HubSpotCrmSource.from_config(cfg)
-    assert source.values.lead_status_map == {"NEW": "new", "CHURNED": "customer"} and source.values.owners is None
+    # entries are added to the defaults (NEW, OPEN, ... stay mapped)
+    assert source.values.lead_status_map == {**LEAD_STATUSES, "CHURNED": "customer"}
+    assert source.values.owners is None
+    assert HubSpotSourceConfig(timezone_map={"x": "UTC"}).timezone_map["us_slash_pacific_hyphen_new"] == (
+        "America/Los_Angeles"
+    )
+
+
+def test_a_wrong_mapping_in_the_settings_file_is_a_config_error_naming_the_field(tmp_path):
+    import yaml
+
+    from leadflow.config import ConfigError, load_settings, project_home
+
+    data = yaml.safe_load((project_home() / "config" / "leadflow.yml").read_text(encoding="utf-8"))
+    data["sources"]["crm"] = {"kind": "hubspot", "lead_status_map": {"OPEN_DEAL": "won"}}
+    path = tmp_path / "leadflow.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sources\.crm\.hubspot\.lead_status_map: .*OPEN_DEAL: 'won'"):
+        load_settings(path)
 
 
 def test_leadflow_statuses_are_the_raw_gates():

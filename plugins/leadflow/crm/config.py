@@ -92,10 +92,11 @@ class HubSpotSourceConfig(_HubSpotCommon):
     properties: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_SOURCE_PROPERTIES))
     page_size: int = Field(100, ge=1, le=200)
     lead_status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_LEAD_STATUS_MAP))
-    """HubSpot lead-status value (its internal name, e.g. IN_PROGRESS) -> leadflow crm_status. A value
-    missing here lands unchanged, so the raw gate quarantines that contact with the value as reason."""
+    """HubSpot lead-status value (its internal name, e.g. IN_PROGRESS) -> leadflow crm_status, added to
+    (or overriding) the defaults. A value missing here lands unchanged, so the raw gate quarantines
+    that contact with the value in its reason."""
     timezone_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_TIMEZONE_MAP))
-    """HubSpot time-zone value -> IANA name, for values the automatic rule cannot place (and overrides)."""
+    """HubSpot time-zone value -> IANA name where the automatic rule does not do, added to the defaults."""
     locale_map: dict[str, str] = Field(default_factory=dict)
     """HubSpot language -> ja/en, before the automatic rule (primary subtag: ja-jp -> ja, en-us -> en)."""
     owner_ids: bool = True
@@ -109,7 +110,7 @@ class HubSpotSourceConfig(_HubSpotCommon):
         if wrong:
             shown = ", ".join(f"{k}: {v!r}" for k, v in wrong.items())
             raise ValueError(f"{shown}: a leadflow crm_status is one of {', '.join(CRM_STATUSES)}")
-        return value
+        return {**DEFAULT_HUBSPOT_LEAD_STATUS_MAP, **value}
 
     @field_validator("timezone_map")
     @classmethod
@@ -119,7 +120,7 @@ class HubSpotSourceConfig(_HubSpotCommon):
                 ZoneInfo(zone)
             except (ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError(f"{key}: {zone!r} is not an IANA time zone") from exc
-        return value
+        return {**DEFAULT_HUBSPOT_TIMEZONE_MAP, **value}
 
     @field_validator("locale_map")
     @classmethod
