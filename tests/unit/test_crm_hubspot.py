@@ -353,7 +353,8 @@ def test_an_unmapped_value_quarantines_its_contact_with_the_value_and_names_the_
 
     assert list(frame["crm_status"]) == ["LOST_CAUSE", "working"]
     assert source.summary() == {"unmapped": {"crm_status": {"LOST_CAUSE": 1}}}
-    assert "'LOST_CAUSE' (1) have no leadflow value" in caplog.text
+    assert "hs_lead_status option(s) LOST_CAUSE have no leadflow crm_status" in caplog.text  # the portal's options
+    assert "'LOST_CAUSE' (1) have no leadflow value" in caplog.text  # and the contacts that carry one
     assert "map them in sources.crm.lead_status_map" in caplog.text
     result = gate(frame, max_bad_share=1.0)
     assert list(result.quarantine["_row"]) == [1]  # contact 1

@@ -359,13 +359,23 @@ class HubSpotCrmSource:
             if exc.status in (401, 403):
                 raise HubSpotAuthError(f"properties API: {_error_text(exc)}") from None
             raise
-        have = {p.name for p in found.results or []}
+        by_name = {p.name: p for p in found.results or []}
+        have = set(by_name)
         missing = {ours: theirs for ours, theirs in self.properties.items() if theirs not in have}
         if missing:
             shown = ", ".join(f"{ours}: {theirs}" for ours, theirs in sorted(missing.items()))
             raise HubSpotConfigError(
                 f"HubSpot has no contact propert{'y' if len(missing) == 1 else 'ies'} {shown}: "
                 "fix sources.crm.properties (our column: HubSpot property) or create them in HubSpot"
+            )
+        status = by_name.get(self.properties.get("crm_status", ""))
+        options = [o.value for o in (status.options or [])] if status is not None else []
+        unmapped = [v for v in options if v not in self.values.lead_status_map]
+        if unmapped:  # a heads-up before any contact carries one (those contacts would be quarantined)
+            log.warning(
+                "HubSpot %s option(s) %s have no leadflow crm_status: add them to sources.crm.lead_status_map",
+                status.name,
+                ", ".join(unmapped),
             )
 
     def summary(self) -> dict[str, Any]:
