@@ -41,6 +41,7 @@ from leadflow.crm.config import (
     HubSpotSourceConfig,
 )
 from leadflow.crm.writeback import WRITE_BACK_FIELDS, WriteResult
+from leadflow.lifecycle import STAGES
 from leadflow.sources.files import CRM_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -452,7 +453,6 @@ def property_value(field: str, value: Any) -> str:
 
 
 _GRADES = ("A", "B", "C", "D")
-_STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
 _STAGE_LABELS = {
     "cold": ("コールド", "Cold"),
     "warm": ("ウォーム", "Warm"),
@@ -469,7 +469,7 @@ SINK_PROPERTY_SPECS: dict[str, tuple[str, str, tuple[tuple[str, str, str], ...],
     "lead_stage": (
         "enumeration",
         "select",
-        tuple((s, *_STAGE_LABELS[s]) for s in _STAGES),
+        tuple((s, *_STAGE_LABELS.get(s, (s, s))) for s in STAGES),
         "リードステージ",
         "Lead stage",
     ),
@@ -483,7 +483,7 @@ SINK_PROPERTY_SPECS: dict[str, tuple[str, str, tuple[tuple[str, str, str], ...],
     ),
     "lead_scored_at": ("datetime", "date", (), "スコア算出日時", "Scored at"),
 }
-GROUP_LABELS = ("leadflow スコアリング", "leadflow scoring")
+GROUP_LABELS = {"ja": "leadflow スコアリング", "en": "leadflow scoring"}
 
 
 def _bilingual(ja: str, en: str, locale: str) -> tuple[str, str]:
@@ -491,28 +491,32 @@ def _bilingual(ja: str, en: str, locale: str) -> tuple[str, str]:
     return (ja, f"{en} (leadflow)") if locale == "ja" else (en, f"{ja} (leadflow)")
 
 
-def property_definitions(properties: Mapping[str, str], group: str, locale: str = "ja") -> list[dict[str, Any]]:
-    """The contact properties a sink writes, as the properties API creates them (its JSON field names)."""
+def property_definitions(properties: Mapping[str, str], group: str, locale: str = "ja") -> list[Any]:
+    """The contact properties a sink writes (`PropertyCreate`s), labelled in `locale`, the other language described."""
+    from hubspot.crm.properties import OptionInput, PropertyCreate
+
     out = []
     for order, (field, name) in enumerate(properties.items()):
         kind, field_type, options, ja, en = SINK_PROPERTY_SPECS[field]
         label, description = _bilingual(ja, en, locale)
+        choices = []
+        for i, (value, o_ja, o_en) in enumerate(options):
+            o_label, o_description = _bilingual(o_ja, o_en, locale)
+            choices.append(
+                OptionInput(label=o_label, description=o_description, value=value, display_order=i, hidden=False)
+            )
         out.append(
-            {
-                "name": name,
-                "label": label,
-                "description": description,
-                "groupName": group,
-                "type": kind,
-                "fieldType": field_type,
-                "displayOrder": order,
-                "formField": False,
-                "options": [
-                    dict(zip(("label", "description"), _bilingual(o_ja, o_en, locale), strict=True))
-                    | {"value": value, "displayOrder": i, "hidden": False}
-                    for i, (value, o_ja, o_en) in enumerate(options)
-                ],
-            }
+            PropertyCreate(
+                name=name,
+                label=label,
+                description=description,
+                group_name=group,
+                type=kind,
+                field_type=field_type,
+                display_order=order,
+                form_field=False,
+                options=choices or None,
+            )
         )
     return out
 
@@ -565,61 +569,38 @@ class HubSpotCrmSink:
         """
         if self._ready:
             return
-        from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+        from hubspot.crm.properties import PropertyGroupCreate
         from hubspot.crm.properties.exceptions import ApiException
 
-        properties = self.api.client.crm.properties
+        api = self.api.client.crm.properties
+        timeout = self.api.timeout
         try:
             have = {
-                p.name
-                for p in properties.core_api.get_all(object_type="contacts", _request_timeout=self.api.timeout).results
-                or []
+                p.name for p in api.core_api.get_all(object_type="contacts", _request_timeout=timeout).results or []
             }
             wanted = property_definitions(self.properties, self.property_group, self.label_locale)
-            missing = [d for d in wanted if d["name"] not in have]
+            missing = [d for d in wanted if d.name not in have]
             if missing and not self.create_properties:
                 raise HubSpotConfigError(
                     f"HubSpot has no contact propert{'y' if len(missing) == 1 else 'ies'} "
-                    f"{', '.join(d['name'] for d in missing)} to write: create them, or set crm_sink.create_properties"
+                    f"{', '.join(d.name for d in missing)} to write: create them, or set crm_sink.create_properties"
                 )
             if missing:
-                groups = {
-                    g.name
-                    for g in properties.groups_api.get_all(
-                        object_type="contacts", _request_timeout=self.api.timeout
-                    ).results
-                    or []
-                }
-                if self.property_group not in groups:
-                    label = GROUP_LABELS[0] if self.label_locale == "ja" else GROUP_LABELS[1]
-                    properties.groups_api.create(
-                        object_type="contacts",
-                        property_group_create=PropertyGroupCreate(
-                            name=self.property_group, label=label, display_order=-1
-                        ),
-                        _request_timeout=self.api.timeout,
+                groups = api.groups_api.get_all(object_type="contacts", _request_timeout=timeout).results or []
+                if self.property_group not in {g.name for g in groups}:
+                    group = PropertyGroupCreate(
+                        name=self.property_group, label=GROUP_LABELS[self.label_locale], display_order=-1
                     )
+                    api.groups_api.create(object_type="contacts", property_group_create=group, _request_timeout=timeout)
                 for definition in missing:
                     try:
-                        properties.core_api.create(
-                            object_type="contacts",
-                            property_create=PropertyCreate(
-                                name=definition["name"],
-                                label=definition["label"],
-                                description=definition["description"],
-                                group_name=definition["groupName"],
-                                type=definition["type"],
-                                field_type=definition["fieldType"],
-                                display_order=definition["displayOrder"],
-                                form_field=definition["formField"],
-                                options=definition["options"] or None,
-                            ),
-                            _request_timeout=self.api.timeout,
+                        api.core_api.create(
+                            object_type="contacts", property_create=definition, _request_timeout=timeout
                         )
                     except ApiException as exc:
-                        if exc.status != 409:  # 409: created meanwhile (another run): fine
+                        if exc.status != 409:  # 409: another run created it meanwhile: fine
                             raise
-                    self.created.append(definition["name"])
+                    self.created.append(definition.name)
                 log.info("HubSpot: created contact properties %s", ", ".join(self.created))
         except ApiException as exc:
             if exc.status in (401, 403):
