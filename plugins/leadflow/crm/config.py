@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -25,7 +26,7 @@ DEFAULT_HUBSPOT_SOURCE_PROPERTIES: dict[str, str] = {
     "locale": "hs_language",
     "timezone": "hs_timezone",
     "lead_source": "hs_analytics_source",
-    "owner_email": "leadflow_owner_email",
+    "owner_email": "hubspot_owner_id",  # an owner id: its email comes from the owners API
     "email_opt_in": "leadflow_email_opt_in",
     "bant_budget": "leadflow_bant_budget",
     "bant_authority": "leadflow_bant_authority",
@@ -36,7 +37,7 @@ DEFAULT_HUBSPOT_SOURCE_PROPERTIES: dict[str, str] = {
     "updated_at": "lastmodifieddate",
 }
 
-# write-back field -> HubSpot custom contact property (created once by the HubSpot admin)
+# write-back field -> HubSpot custom contact property (created by the sink when missing)
 DEFAULT_HUBSPOT_SINK_PROPERTIES: dict[str, str] = {
     "lead_score": "lead_score",
     "lead_fit_grade": "lead_fit_grade",
@@ -45,6 +46,28 @@ DEFAULT_HUBSPOT_SINK_PROPERTIES: dict[str, str] = {
     "lead_heating_up": "lead_heating_up",
     "lead_scored_at": "lead_scored_at",
 }
+
+CRM_STATUSES = ("new", "working", "nurturing", "qualified", "customer", "disqualified")
+"""leadflow's crm_status values (the raw gate accepts these and nothing else)."""
+
+# HubSpot's default `hs_lead_status` options -> leadflow crm_status. OPEN is assigned but not yet
+# worked (still `new`, so the hot-lead SLA applies); calls and emails under way are `working`;
+# BAD_TIMING goes back to marketing (`nurturing`); no default option means `customer` (that is
+# HubSpot's lifecycle stage, not a lead status).
+DEFAULT_HUBSPOT_LEAD_STATUS_MAP: dict[str, str] = {
+    "NEW": "new",
+    "OPEN": "new",
+    "IN_PROGRESS": "working",
+    "ATTEMPTED_TO_CONTACT": "working",
+    "CONNECTED": "working",
+    "BAD_TIMING": "nurturing",
+    "OPEN_DEAL": "qualified",
+    "UNQUALIFIED": "disqualified",
+}
+
+# `hs_timezone` options the automatic rule (`_slash_` -> '/', `_hyphen_` -> '-', IANA name matched
+# without case) cannot place: US/Pacific-New left the tz database in 2020 (it was Los Angeles).
+DEFAULT_HUBSPOT_TIMEZONE_MAP: dict[str, str] = {"us_slash_pacific_hyphen_new": "America/Los_Angeles"}
 
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -68,6 +91,44 @@ class HubSpotSourceConfig(_HubSpotCommon):
     kind: Literal["hubspot"] = "hubspot"
     properties: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_SOURCE_PROPERTIES))
     page_size: int = Field(100, ge=1, le=200)
+    lead_status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_LEAD_STATUS_MAP))
+    """HubSpot lead-status value (its internal name, e.g. IN_PROGRESS) -> leadflow crm_status, added to
+    (or overriding) the defaults. A value missing here lands unchanged, so the raw gate quarantines
+    that contact with the value in its reason."""
+    timezone_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_TIMEZONE_MAP))
+    """HubSpot time-zone value -> IANA name where the automatic rule does not do, added to the defaults."""
+    locale_map: dict[str, str] = Field(default_factory=dict)
+    """HubSpot language -> ja/en, before the automatic rule (primary subtag: ja-jp -> ja, en-us -> en)."""
+    owner_ids: bool = True
+    """The `owner_email` property holds HubSpot owner ids (hubspot_owner_id), resolved to emails with
+    the owners API; false when it names a property that already holds an email address."""
+
+    @field_validator("lead_status_map")
+    @classmethod
+    def _known_statuses(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = {k: v for k, v in value.items() if v not in CRM_STATUSES}
+        if wrong:
+            shown = ", ".join(f"{k}: {v!r}" for k, v in wrong.items())
+            raise ValueError(f"{shown}: a leadflow crm_status is one of {', '.join(CRM_STATUSES)}")
+        return {**DEFAULT_HUBSPOT_LEAD_STATUS_MAP, **value}
+
+    @field_validator("timezone_map")
+    @classmethod
+    def _iana_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, zone in value.items():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"{key}: {zone!r} is not an IANA time zone") from exc
+        return {**DEFAULT_HUBSPOT_TIMEZONE_MAP, **value}
+
+    @field_validator("locale_map")
+    @classmethod
+    def _locales(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = {k: v for k, v in value.items() if v not in ("ja", "en")}
+        if wrong:
+            raise ValueError(f"{', '.join(f'{k}: {v!r}' for k, v in wrong.items())}: a locale is ja or en")
+        return value
 
 
 class HubSpotSinkConfig(_HubSpotCommon):
@@ -76,6 +137,13 @@ class HubSpotSinkConfig(_HubSpotCommon):
     kind: Literal["hubspot"] = "hubspot"
     properties: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_SINK_PROPERTIES))
     chunk_size: int = Field(100, ge=1, le=100)
+    create_properties: bool = True
+    """Create the written properties (and their group) when the portal lacks them; false: a missing
+    one is a clear error before anything is written (for portals whose schema only admins change)."""
+    property_group: str = "leadflow"
+    label_locale: Literal["ja", "en"] = "ja"
+    """HubSpot labels are one string: created properties get their label in this language and the
+    other language's label in their description."""
 
 
 class CrmDeadlineConfig(_Strict):

@@ -84,12 +84,14 @@ def extract_from(wh: Warehouse, source: CrmSource, settings: Settings, as_of: da
     until = cutoff(settings, as_of)
     rows = source.fetch(since, until)
     landed = land(wh, source.name, rows, batch_id)
+    extra = getattr(source, "summary", None)  # e.g. HubSpot values it could not translate
     return {
         "source": source.name,
         "batch_id": batch_id,
         "since": None if since is None else since.isoformat(),
         "until": until.isoformat(),
         "rows": landed,
+        **(extra() if extra is not None else {}),
     }
 
 
