@@ -430,8 +430,8 @@ def generate(
     lead over 180 days; 2.5 about 50); heating-up and hand-raising bursts are not scaled.
 
     With `daily` (or a `daily_from`), also `crm/leads_<day>.csv` for every day from `daily_from`
-    (default: `default_daily_from`) to `end_date`, each the CRM as it stood at the end of that day. The event files and the
-    `end_date` export are the same with or without `daily`.
+    (default: `default_daily_from`) to `end_date`, each the CRM as it stood at the end of that day.
+    The event files and the `end_date` export are the same with or without `daily`.
     """
     if leads < 0 or days < 1:
         raise ValueError(f"need leads >= 0 and days >= 1, got leads={leads}, days={days}")
