@@ -42,6 +42,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         activity=args.activity,
         daily=args.daily,
         daily_from=args.daily_from,
+        timezone=args.timezone or load_settings(args.config).timezone,
     )
     print(
         f"generated {summary.leads:,} leads and {summary.events:,} events "
@@ -130,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily-from",
         type=date.fromisoformat,
         help="first day of daily CRM exports (implies --daily; default: once a tenth of the leads exists)",
+    )
+    gen.add_argument(
+        "--timezone", help="IANA zone whose calendar days the files cut (default: the configured timezone)"
     )
     gen.add_argument("--out", required=True, help="landing folder (gets crm/ and web/)")
     gen.set_defaults(func=cmd_generate)

@@ -42,7 +42,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 DAY = 86_400
 HOUR = 3_600
-FILE_TIMEZONE = "Asia/Tokyo"  # files are cut by calendar day in this zone
+FILE_TIMEZONE = "Asia/Tokyo"  # files are cut by calendar day in this zone (the default `timezone`)
 SITE = "https://leadflow.example"
 
 (
@@ -423,6 +423,7 @@ def generate(
     activity: float = 1.0,
     daily: bool = False,
     daily_from: date | None = None,
+    timezone: str = FILE_TIMEZONE,
 ) -> GenerationSummary:
     """Write `crm/leads_<end_date>.csv` and `web/events_<day>.jsonl` for the `days` days ending at `end_date`.
 
@@ -432,6 +433,9 @@ def generate(
     With `daily` (or a `daily_from`), also `crm/leads_<day>.csv` for every day from `daily_from`
     (default: `default_daily_from`) to `end_date`, each the CRM as it stood at the end of that day.
     The event files and the `end_date` export are the same with or without `daily`.
+
+    Days are calendar days in `timezone` (the pipeline's configured zone: `events_<day>.jsonl` holds
+    exactly the events a night of that as-of date covers); each lead's timestamps carry its own zone.
     """
     if leads < 0 or days < 1:
         raise ValueError(f"need leads >= 0 and days >= 1, got leads={leads}, days={days}")
@@ -447,11 +451,15 @@ def generate(
     crm_dir.mkdir(parents=True, exist_ok=True)
     web_dir.mkdir(parents=True, exist_ok=True)
 
-    midnights = _midnights(first_day, days)
+    try:
+        zone = ZoneInfo(timezone)
+    except (KeyError, ValueError, OSError):
+        raise ValueError(f"timezone must be an IANA time zone such as Asia/Tokyo, got {timezone!r}") from None
+    midnights = _midnights(first_day, days, zone)
     window_start = int(midnights[0])
     window_stop = int(midnights[-1]) - 1  # last second of end_date in the files' time zone
 
-    table = _make_leads(leads, seed, window_start, window_stop, bad_share)
+    table = _make_leads(leads, seed, window_start, window_stop, bad_share, days)
     crm_path = crm_dir / f"leads_{end_date.isoformat()}.csv"
     _write_crm(crm_path, table)
     crm_files, crm_rows = [crm_path], table.n
@@ -510,9 +518,9 @@ def default_daily_from(created: IntArray, first_day: date, midnights: IntArray) 
     return first_day + timedelta(days=min(day, len(midnights) - 2))
 
 
-def _midnights(first_day: date, days: int) -> IntArray:
-    """UTC epoch seconds of the local midnights starting each day of the window, and the one after it."""
-    zone = ZoneInfo(FILE_TIMEZONE)
+def _midnights(first_day: date, days: int, zone: ZoneInfo) -> IntArray:
+    """UTC epoch seconds of the local midnights starting each day of the window, and the one after it
+    (as the pipeline's cutoff computes them)."""
     days_of = (first_day + timedelta(days=d) for d in range(days + 1))
     return np.array([int(datetime.combine(d, time.min, tzinfo=zone).timestamp()) for d in days_of], dtype=np.int64)
 
@@ -585,9 +593,8 @@ class _History:
 # --- the lead table -------------------------------------------------------------------------------
 
 
-def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_share: float) -> _Leads:
+def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_share: float, days: int) -> _Leads:
     rng = np.random.default_rng([seed, 1])
-    days = (window_stop + 1 - window_start) // DAY
     persona = rng.choice(4, size=n, p=PERSONA_SHARE)
     locale = (rng.random(n) >= JA_SHARE).astype(np.int64)  # 0 ja, 1 en
     country = np.where(locale == 0, JP, 1 + rng.choice(4, size=n, p=EN_COUNTRY_SHARE))
@@ -1139,8 +1146,12 @@ def _chunk_events(
     bad[broken] = np.arange(len(broken)) % len(BAD_EVENT_KINDS) + 1
     unknown = np.flatnonzero(bad == BAD_UNKNOWN_TYPE)
     etype[unknown] = len(EVENT_TYPES) + rng.integers(len(UNKNOWN_EVENT_TYPES), size=len(unknown))
-    future = np.flatnonzero(bad == BAD_FUTURE)  # a skewed clock: up to a month after end_date
-    ts[future] = midnights[-1] + rng.integers(HOUR, 30 * DAY, size=len(future))
+    days = len(midnights) - 1
+    day = np.clip(np.searchsorted(midnights, ts, side="right") - 1, 0, days - 1)
+    # A skewed clock: stamped two days to a month after the end of its file's day, beyond the next
+    # night's cutoff (an event up to that is early, not bad: the pipeline holds it for its night).
+    future = np.flatnonzero(bad == BAD_FUTURE)
+    ts[future] = midnights[day[future] + 1] + rng.integers(2 * DAY, 30 * DAY, size=len(future))
 
     out = np.empty(n, dtype=EVENT_DTYPE)
     out["ts"] = ts
@@ -1150,8 +1161,7 @@ def _chunk_events(
     out["etype"] = etype
     out["ident"] = ident
     out["bad"] = bad
-    days = len(midnights) - 1
-    out["day"] = np.clip(np.searchsorted(midnights, ts, side="right") - 1, 0, days - 1)  # future: the last file
+    out["day"] = day
     return out[np.lexsort((out["ts"], out["day"]))]
 
 
