@@ -74,6 +74,20 @@ def test_each_daily_export_is_the_crm_as_it_stood_that_day(daily: GenerationSumm
     last = final.drop_duplicates("crm_id").set_index("crm_id").loc[first.index]
     changed = first["crm_status"] != last["crm_status"]
     assert changed.any() and (first.loc[changed, "crm_status"].isin(["new", "working"])).all()
+    assert (first["owner_email"] != last["owner_email"]).any()  # reassigned since
+    bant = ["bant_budget", "bant_authority", "bant_need", "bant_timeline"]
+    confirmed_later = (first[bant] == "").all(axis=1) & (last[bant] != "").any(axis=1)
+    assert confirmed_later.any()
+    # a lead is unchanged once its last edit is behind it: the export of that day shows it as at the end
+    same_crm = final.drop_duplicates("crm_id", keep=False).set_index("crm_id")
+    last_edit = pd.to_datetime(same_crm["updated_at"], format="ISO8601", utc=True)
+    for day, rows in crm.items():
+        end_of_day = pd.Timestamp(datetime.combine(day + timedelta(days=1), time.min, tzinfo=TOKYO))
+        done = last_edit.index[last_edit < end_of_day]
+        shown = rows.drop_duplicates("crm_id", keep=False).set_index("crm_id")
+        pd.testing.assert_frame_equal(
+            shown.loc[shown.index.intersection(done)], same_crm.loc[shown.index.intersection(done)]
+        )
 
 
 def test_the_end_date_export_and_the_events_do_not_depend_on_daily(tmp_path: Path) -> None:
