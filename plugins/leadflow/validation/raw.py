@@ -20,7 +20,9 @@ Decisions: crm_id, email, created_at and updated_at are required, the other CRM 
 An event's email, when present, must be valid too: it is how events without crm_id find their
 lead. Duplicates are judged on the whole batch, valid or not: a CRM row superseded by a newer but
 broken version is quarantined with it rather than loaded as current, and a later event that
-reuses an earlier event's id with different content is quarantined.
+reuses an earlier event's id with different content is quarantined. An event stamped after the
+run's cutoff but not after the next night's (`hold_until`) is early, not bad: it is clean, counted
+as `held_for_later_night`, and staged by the night whose day covers it (`held_events`).
 """
 
 from __future__ import annotations
