@@ -40,11 +40,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         end_date=args.end_date,
         bad_share=args.bad_share,
         activity=args.activity,
+        daily=args.daily,
+        daily_from=args.daily_from,
+        timezone=args.timezone or load_settings(args.config).timezone,
     )
     print(
         f"generated {summary.leads:,} leads and {summary.events:,} events "
         f"into {args.out} ({len(summary.crm_files)} CRM file(s), {len(summary.web_files)} event file(s))"
     )
+    if len(summary.crm_files) > 1:
+        first, last = summary.crm_files[0].name, summary.crm_files[-1].name
+        print(f"daily CRM exports {first} .. {last}: run those dates in order")
     return 0
 
 
@@ -119,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--bad-share", type=float, default=0.005, help="share of deliberately bad rows")
     gen.add_argument(
         "--activity", type=float, default=1.0, help="scale of each lead's event rate (1.0: ~21 events/lead in 180 days)"
+    )
+    gen.add_argument("--daily", action="store_true", help="one CRM export per day, each the CRM as it stood that day")
+    gen.add_argument(
+        "--daily-from",
+        type=date.fromisoformat,
+        help="first day of daily CRM exports (implies --daily; default: once a tenth of the leads exists)",
+    )
+    gen.add_argument(
+        "--timezone", help="IANA zone whose calendar days the files cut (default: the configured timezone)"
     )
     gen.add_argument("--out", required=True, help="landing folder (gets crm/ and web/)")
     gen.set_defaults(func=cmd_generate)

@@ -105,6 +105,7 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
         nonlocal resolved
         _keep_gate_result(wh, source, batch, part.quarantine, quarantined_at)
         if known is not None:
+            _keep_held_events(wh, batch, part.clean, cutoff(settings, as_of))
             resolved += known.resolved(part.clean)
         elif (found := gates.newest_updated_at(part.clean)) is not None:
             newest.append(found)
@@ -118,6 +119,8 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
         )
         if source == "crm":
             _crm_batch_changes(wh, batch)
+        else:
+            wh.execute("delete from ops.held_events where batch_id = :b", {"b": batch})
         chunks = (_as_text(c) for c in wh.fetch_chunks(rows_sql, {"b": batch}, rows=cfg.chunk_rows))
         shared = _as_text(wh.fetch_df(shared_sql, {"b": batch, "strip": key_strip()}))
         try:
@@ -165,6 +168,18 @@ def _keep_gate_result(wh: Warehouse, source: str, batch: str, quarantine: pd.Dat
         q.insert(1, "batch_id", batch)
         q["quarantined_at"] = at
         wh.load_df("ops.quarantine", q)
+
+
+def _keep_held_events(wh: Warehouse, batch: str, clean: pd.DataFrame, run_cutoff: datetime) -> None:
+    """Keep the clean events of `batch` stamped after the run's cutoff in `ops.held_events`: a later
+    night stages them (they are early, not bad; the gate quarantined those beyond the next night)."""
+    from leadflow.validation.raw import held_events
+
+    held = held_events(clean, run_cutoff)
+    if len(held):
+        held = held.loc[:, ["_file", "_row", "due_date", *EVENT_COLUMNS]]
+        held.insert(0, "batch_id", batch)
+        wh.load_df("ops.held_events", held.astype(object).where(held.notna(), None))
 
 
 def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summary: dict, results: list) -> None:

@@ -40,3 +40,21 @@ create table if not exists ops.validation_approvals (
     approved_at timestamptz not null,
     primary key (batch_id, check_name)
 );
+
+-- events stamped after their batch's as-of cutoff but not after the next night's: early, not bad.
+-- Each is kept here (as validated) until the night whose window covers it (due_date) stages it
+-- (sql/staging/stg_events.sql); validation replaces a batch's rows when it runs again.
+create table if not exists ops.held_events (
+    batch_id text not null,
+    _file text not null,
+    _row integer not null,
+    due_date date not null,
+    event_id text,
+    crm_id text,
+    email text,
+    event_type text,
+    occurred_at text,
+    url text,
+    properties text,
+    primary key (batch_id, _file, _row)
+);

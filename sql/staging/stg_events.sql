@@ -1,4 +1,5 @@
--- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email.
+-- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email. An
+-- event stamped after the as-of day is held (ops.held_events) and staged by the night of its own day.
 delete from core.events where _batch_id = :batch_id;
 
 {% if dialect == 'postgres' -%}
@@ -11,8 +12,9 @@ set local enable_nestloop = off;
 insert into core.events
 with
 
+{% set event_columns %}event_id, crm_id, email, event_type, occurred_at, url, properties, _file, _row{% endset -%}
 batch as not materialized (
-    select r.*
+    select {{ event_columns }}
     from raw.web_events as r
     where
         r._batch_id = :batch_id
@@ -21,6 +23,12 @@ batch as not materialized (
             from ops.quarantine as q
             where q.source = 'web' and q._file = r._file and q._row = r._row
         )
+    union all
+    -- events an earlier batch held for a later night, due by this one (the insert skips those an
+    -- earlier night staged already)
+    select {{ event_columns }}
+    from ops.held_events as h
+    where h.batch_id < :batch_id and h.due_date <= cast(:as_of_date as date)
 ),
 
 {% set typed_columns -%}
@@ -112,6 +120,8 @@ final as (
     from resolved
     where
         lead_id is not null
+        -- after the as-of day: held for its own night, never scored early
+        and {{ m.local_date('occurred_at', ':timezone') }} <= cast(:as_of_date as date)
         {%- if dialect == 'duckdb' %}
         and not exists (select 1 from core.events as e where e.event_id = resolved.event_id)
         {%- endif %}

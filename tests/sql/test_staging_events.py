@@ -112,3 +112,29 @@ def test_an_event_another_batch_holds_stays_as_first_staged(night, settings):
     }
     stage_core(night, settings, date.fromisoformat(later))  # the later night again
     pd.testing.assert_frame_equal(night.fetch_df(COMPARED).set_index("event_id"), staged)
+
+
+def test_an_event_after_the_as_of_day_waits_for_its_own_night(night, settings):
+    """An event stamped after the night's cutoff (evening in America, already the next day in Tokyo)
+    is not staged by that night; the next night stages it from ops.held_events, once, under its own
+    batch, and a rerun of either night changes nothing."""
+    early = {"event_id": "early", "crm_id": "C1", "occurred_at": "2026-11-20T19:30:00-08:00"}  # 11-21 12:30 JST
+    land_events(night, [early], "events_early.jsonl")
+    night.execute(
+        "insert into ops.held_events values (:b, 'events_early.jsonl', 1, cast('2026-11-21' as date), 'early', "
+        "'C1', null, 'page_view', '2026-11-21T03:30:00.000000+00:00', null, null)",
+        {"b": BATCH},
+    )
+    staged_on = "select _batch_id from core.events where event_id = 'early'"
+    stage_core(night, settings, date.fromisoformat(BATCH))
+    assert night.fetchall(staged_on) == []  # not early: the 11-20 night does not see it
+    stage_core(night, settings, date(2026, 11, 21))
+    assert night.fetchall(staged_on) == [("2026-11-21",)]
+    assert night.scalar("select cast(event_date as varchar) from core.events where event_id = 'early'") == "2026-11-21"
+    before = night.fetch_df(COMPARED)
+    for again in (BATCH, "2026-11-21"):
+        stage_core(night, settings, date.fromisoformat(again))
+        pd.testing.assert_frame_equal(night.fetch_df(COMPARED), before)
+    assert night.fetchall(staged_on) == [("2026-11-21",)]
+    stage_core(night, settings, date(2026, 11, 22))  # a later night: due long ago, staged already
+    assert night.scalar("select count(*) from core.events where event_id = 'early'") == 1

@@ -313,10 +313,19 @@ def test_bad_share_breaks_events_in_every_documented_way(broken: GenerationSumma
     assert any("event_id" not in e for e in lines)
     stamps = [e["occurred_at"] for e in lines]
     assert any(datetime.fromisoformat(s).tzinfo is None for s in stamps)
-    zoned = [datetime.fromisoformat(s) for s in stamps if datetime.fromisoformat(s).tzinfo]
-    assert any(t >= END_OF_WINDOW for t in zoned)
-    # Future events (clock skew) land in the last file, never in a file of their own.
+    # A skewed clock stamps an event more than a night after its file's day (beyond the window of the
+    # next night, which holds events up to its own cutoff): every file may have some, none of its own.
     assert broken.web_files[-1].name == "events_2026-11-22.jsonl"
+    skewed = []
+    for path in broken.web_files:
+        day = date.fromisoformat(path.stem.removeprefix("events_"))
+        next_cutoff = datetime.combine(day + timedelta(days=2), datetime.min.time(), tzinfo=TOKYO)
+        for line in path.read_text(encoding="utf-8").splitlines():
+            at = datetime.fromisoformat(json.loads(line)["occurred_at"])
+            if at.tzinfo is not None and at.astimezone(TOKYO).date() != day:
+                assert at >= next_cutoff, (path.name, line)
+                skewed.append(day)
+    assert len(set(skewed)) > 3 and len(skewed) > 3
 
 
 @pytest.mark.parametrize(
@@ -338,3 +347,34 @@ def test_activity_scales_the_steady_event_rate(tmp_path: Path) -> None:
     assert 2.2 < busy.events / base.events < 2.5
     assert 17 < base.events / base.leads < 24  # about generate_module.BASE_EVENTS_PER_LEAD
     assert base.events / base.leads == pytest.approx(generate_module.BASE_EVENTS_PER_LEAD, rel=0.15)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London"])
+def test_files_cut_the_days_of_the_configured_time_zone(tmp_path: Path, zone: str) -> None:
+    # a window across the end of daylight saving time (2026-11-01 in New York, 10-25 in London)
+    summary = generate(
+        tmp_path,
+        leads=150,
+        days=30,
+        seed=4,
+        end_date=END,
+        bad_share=0.0,
+        timezone=zone,
+        daily_from=END - timedelta(days=25),
+    )
+    local = ZoneInfo(zone)
+    events = _events(summary)
+    at = pd.to_datetime(events["occurred_at"], format="ISO8601", utc=True)
+    assert (at.dt.tz_convert(zone).dt.strftime("%Y-%m-%d") == events["_file_day"]).all()
+    for path in summary.crm_files:
+        day = date.fromisoformat(path.stem.removeprefix("leads_"))
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+        updated = pd.to_datetime(rows["updated_at"], format="ISO8601", utc=True)
+        assert (
+            updated < pd.Timestamp(datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=local))
+        ).all()
+
+
+def test_an_unknown_time_zone_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="timezone must be an IANA time zone such as Asia/Tokyo, got 'JST'"):
+        generate(tmp_path, leads=5, days=3, seed=1, end_date=END, timezone="JST")

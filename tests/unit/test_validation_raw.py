@@ -296,8 +296,9 @@ EVENT_FAILURES = [
     ),
     ({"occurred_at": "yesterday"}, "occurred_at: 'yesterday' is not an ISO-8601 timestamp"),
     (
-        {"occurred_at": "2024-06-01T00:00:00+09:00"},
-        f"occurred_at: '2024-06-01T00:00:00+09:00' is after the as-of cutoff {CUTOFF}",
+        {"occurred_at": "2024-06-02T00:00:00+09:00"},
+        f"occurred_at: '2024-06-02T00:00:00+09:00' is more than a night after the as-of cutoff {CUTOFF} "
+        "(later than 2024-06-01T23:59:59.999999+09:00): a clock in the future?",
     ),
     ({"crm_id": None, "email": None}, "crm_id, email: both missing (an event needs one of them)"),
     ({"crm_id": "N/A", "email": "-"}, "crm_id, email: both missing (an event needs one of them)"),
@@ -320,6 +321,28 @@ def test_event_row_is_quarantined_with_reason(overrides: dict, reason: str) -> N
     result = events(EVENT | overrides)
     assert reasons(result) == {1: reason}
     assert_accounted(result, 1)
+
+
+def test_an_event_after_the_cutoff_but_within_the_next_night_is_held_not_quarantined() -> None:
+    # evening in Los Angeles and London on the as-of day: after midnight in Tokyo, early for nobody
+    early = [
+        EVENT | {"event_id": "la", "occurred_at": "2024-05-31T19:30:00-07:00"},
+        EVENT | {"event_id": "ldn", "occurred_at": "2024-05-31T23:10:00+01:00"},
+        EVENT | {"event_id": "edge", "occurred_at": "2024-06-01T23:59:59+09:00"},
+    ]
+    result = events(EVENT, *early, EVENT | {"event_id": "late", "occurred_at": "2024-06-02T00:00:00+09:00"})
+    assert list(result.clean["event_id"]) == ["E1", "la", "ldn", "edge"]
+    assert reasons(result) == {5: EVENT_FAILURES[6][1]}
+    assert result.summary()["held_for_later_night"] == 3
+    held = raw.held_events(result.clean, AS_OF)
+    assert list(held["event_id"]) == ["la", "ldn", "edge"]
+    assert {str(d) for d in held["due_date"]} == {"2024-06-01"}
+
+
+def test_the_crm_gate_has_no_held_rows_and_keeps_its_cutoff() -> None:
+    result = crm(LEAD | {"updated_at": "2024-06-01T00:00:01+09:00"})
+    assert "held_for_later_night" not in result.summary()
+    assert reasons(result) == {1: f"updated_at: '2024-06-01T00:00:01+09:00' is after the as-of cutoff {CUTOFF}"}
 
 
 EVENT_PASSES = [

@@ -157,6 +157,8 @@ def forget_batch(wh: Warehouse, source: str, batch_id: str) -> None:
         "delete from ops.loaded_files where source = :source and batch_id = :batch_id",
         {"source": source, "batch_id": batch_id},
     )
+    if source == "web":  # events of the batch held for a later night (validation keeps them again)
+        wh.execute("delete from ops.held_events where batch_id = :batch_id", {"batch_id": batch_id})
 
 
 def _pending(wh: Warehouse, source: str, files: list[Path], batch_id: str) -> Iterator[Path]:

@@ -1,9 +1,14 @@
-"""Realistic, deterministic sample data in the file-drop format: one CRM export and one web-event file per day.
+"""Realistic, deterministic sample data in the file-drop format: CRM exports and one web-event file per day.
 
 The same (leads, days, seed, end_date, bad_share) always gives byte-identical files. Leads are drawn from
 personas (students, small shops, mid-size buyers, enterprise decision makers) whose attributes and
 behaviour differ the way a marketing team would expect; a `bad_share` of rows and events is broken on
 purpose so validation and quarantine have something to catch.
+
+By default one CRM export, dated `end_date`, holds every lead as it stands at the end of the window.
+With `daily`, a CRM export per day holds the CRM as it stood at the end of that day (see `_History`):
+leads created later are absent, and crm_status, BANT and owner change on the day they changed, so the
+nightly pipeline can run every day of the range in order.
 
 Events are generated vectorised per chunk of leads, spilled to temporary files once they get large, and
 written day by day in batches, so memory stays bounded for tens of millions of events.
@@ -17,8 +22,9 @@ import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -36,7 +42,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 DAY = 86_400
 HOUR = 3_600
-REFERENCE_OFFSET = 9 * HOUR  # files are cut by calendar day in Asia/Tokyo
+FILE_TIMEZONE = "Asia/Tokyo"  # files are cut by calendar day in this zone (the default `timezone`)
 SITE = "https://leadflow.example"
 
 (
@@ -338,6 +344,7 @@ class GenerationSummary:
     events: int
     crm_files: list[Path]
     web_files: list[Path]
+    crm_rows: int = 0  # rows over every CRM file (one file: leads)
 
 
 @dataclass(frozen=True)
@@ -414,11 +421,21 @@ def generate(
     end_date: date,
     bad_share: float = 0.005,
     activity: float = 1.0,
+    daily: bool = False,
+    daily_from: date | None = None,
+    timezone: str = FILE_TIMEZONE,
 ) -> GenerationSummary:
     """Write `crm/leads_<end_date>.csv` and `web/events_<day>.jsonl` for the `days` days ending at `end_date`.
 
     `activity` scales every lead's steady event rate (1.0 gives about BASE_EVENTS_PER_LEAD events per
     lead over 180 days; 2.5 about 50); heating-up and hand-raising bursts are not scaled.
+
+    With `daily` (or a `daily_from`), also `crm/leads_<day>.csv` for every day from `daily_from`
+    (default: `default_daily_from`) to `end_date`, each the CRM as it stood at the end of that day.
+    The event files and the `end_date` export are the same with or without `daily`.
+
+    Days are calendar days in `timezone` (the pipeline's configured zone: `events_<day>.jsonl` holds
+    exactly the events a night of that as-of date covers); each lead's timestamps carry its own zone.
     """
     if leads < 0 or days < 1:
         raise ValueError(f"need leads >= 0 and days >= 1, got leads={leads}, days={days}")
@@ -426,18 +443,37 @@ def generate(
         raise ValueError(f"activity must be above 0, got {activity}")
     if not 0.0 <= bad_share <= 1.0:
         raise ValueError(f"bad_share must be within [0, 1], got {bad_share}")
+    first_day = end_date - timedelta(days=days - 1)
+    if daily_from is not None and not first_day <= daily_from <= end_date:
+        raise ValueError(f"daily_from must lie within the window {first_day} .. {end_date}, got {daily_from}")
     out_dir = Path(out_dir)
     crm_dir, web_dir = out_dir / "crm", out_dir / "web"
     crm_dir.mkdir(parents=True, exist_ok=True)
     web_dir.mkdir(parents=True, exist_ok=True)
 
-    first_day = end_date - timedelta(days=days - 1)
-    window_start = (first_day - date(1970, 1, 1)).days * DAY - REFERENCE_OFFSET
-    window_stop = window_start + days * DAY - 1  # last second of end_date in Asia/Tokyo
+    try:
+        zone = ZoneInfo(timezone)
+    except (KeyError, ValueError, OSError):
+        raise ValueError(f"timezone must be an IANA time zone such as Asia/Tokyo, got {timezone!r}") from None
+    midnights = _midnights(first_day, days, zone)
+    window_start = int(midnights[0])
+    window_stop = int(midnights[-1]) - 1  # last second of end_date in the files' time zone
 
-    table = _make_leads(leads, seed, window_start, window_stop, bad_share)
+    table = _make_leads(leads, seed, window_start, window_stop, bad_share, days)
     crm_path = crm_dir / f"leads_{end_date.isoformat()}.csv"
     _write_crm(crm_path, table)
+    crm_files, crm_rows = [crm_path], table.n
+    if daily or daily_from is not None:
+        history = _History.of(table, np.random.default_rng([seed, 4]))
+        start = daily_from or default_daily_from(table.created, first_day, midnights)
+        written = []
+        for day in range((start - first_day).days, days - 1):
+            snapshot = history.at(table, int(midnights[day + 1]) - 1)
+            path = crm_dir / f"leads_{(first_day + timedelta(days=day)).isoformat()}.csv"
+            _write_crm(path, table, snapshot)
+            written.append(path)
+            crm_rows += len(snapshot.rows)
+        crm_files = [*written, crm_path]
     drivers = _Drivers.of(table)
     del table
     _release_arrow_memory()
@@ -451,7 +487,7 @@ def generate(
         for index, lo in enumerate(range(0, drivers.n, LEAD_CHUNK)):
             rng = np.random.default_rng([seed, 2, index])
             hi = min(lo + LEAD_CHUNK, drivers.n)
-            events = _chunk_events(drivers, lo, hi, rng, catalogue, window_start, days, bad_share, activity)
+            events = _chunk_events(drivers, lo, hi, rng, catalogue, midnights, bad_share, activity)
             bounds.append(np.searchsorted(events["day"], np.arange(days + 1)))
             _release_arrow_memory()
             if in_memory + events.nbytes <= SPILL_BYTES:
@@ -462,15 +498,103 @@ def generate(
                 events.tofile(path)
                 chunks.append(path)
         total = _write_event_files(web_files, chunks, bounds, drivers, catalogue, seed)
-    return GenerationSummary(leads=drivers.n, events=total, crm_files=[crm_path], web_files=web_files)
+    return GenerationSummary(leads=drivers.n, events=total, crm_files=crm_files, web_files=web_files, crm_rows=crm_rows)
+
+
+DAILY_BASE_SHARE = 0.1
+"""By default daily exports start on the first day by whose end this share of the leads exists."""
+
+
+def default_daily_from(created: IntArray, first_day: date, midnights: IntArray) -> date:
+    """The first day whose CRM holds at least DAILY_BASE_SHARE of the leads (the first day without leads).
+
+    Earlier nights would run on a CRM of a handful of leads: one broken row is then more than the
+    5 % a batch may lose, and the next day's growth looks like a volume spike to the CRM gate."""
+    if len(created) == 0:
+        return first_day
+    need = max(1, int(np.ceil(DAILY_BASE_SHARE * len(created))))
+    by_day_end = np.searchsorted(np.sort(created), midnights[1:] - 1, side="right")
+    day = int(np.searchsorted(by_day_end, need))
+    return first_day + timedelta(days=min(day, len(midnights) - 2))
+
+
+def _midnights(first_day: date, days: int, zone: ZoneInfo) -> IntArray:
+    """UTC epoch seconds of the local midnights starting each day of the window, and the one after it
+    (as the pipeline's cutoff computes them)."""
+    days_of = (first_day + timedelta(days=d) for d in range(days + 1))
+    return np.array([int(datetime.combine(d, time.min, tzinfo=zone).timestamp()) for d in days_of], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """The CRM at one instant: which rows exist, and the fields that change over time (full length)."""
+
+    rows: IntArray
+    status: IntArray
+    bant: npt.NDArray[np.int8]
+    owner: IntArray
+    updated: IntArray
+
+
+NEVER = np.iinfo(np.int64).max
+REASSIGNED_SHARE = 0.15  # leads handed from one owner to another during their life
+
+
+@dataclass(frozen=True)
+class _History:
+    """How each CRM row reached its final state: every lead enters as 'new', without BANT, some with
+    another owner; each change that leads to its final values happens at its own instant between
+    created_at and updated_at (the last edit, a touch if nothing else). Qualified, customer and
+    disqualified leads pass through 'working' first. A duplicate row (the lead entered twice) exists
+    from its own updated_at, as it is at the end."""
+
+    visible: IntArray  # first instant the row exists
+    working_at: IntArray  # when the lead went to 'working' on its way (NEVER: it did not)
+    status_at: IntArray  # when the final crm_status was set
+    bant_at: IntArray  # when BANT took its final values (before: all empty)
+    owner_at: IntArray  # when the final owner took over from first_owner
+    first_owner: IntArray
+
+    @classmethod
+    def of(cls, t: _Leads, rng: np.random.Generator) -> _History:
+        n = t.n
+        span = (t.updated - t.created).astype(np.float64)
+        u = np.sort(rng.random((n, 2)), axis=1)
+        at = t.created[:, None] + (np.column_stack([u, rng.random((n, 2))]) * span[:, None]).astype(np.int64)
+        via_working = np.isin(t.status, (QUALIFIED, CUSTOMER, DISQUALIFIED))
+        reassigned = rng.random(n) < REASSIGNED_SHARE
+        ja_owner = t.owner < 4
+        other = np.where(ja_owner, (t.owner + 1 + rng.integers(3, size=n)) % 4, 4 + (t.owner - 3) % 2)
+        duplicate = ~t.active
+        unchanged = t.created  # a change at created_at is the lead's initial value
+        return cls(
+            visible=np.where(duplicate, t.updated, t.created),
+            working_at=np.where(via_working & ~duplicate, at[:, 0], NEVER),
+            status_at=np.where((t.status != NEW) & ~duplicate, at[:, 1], unchanged),
+            bant_at=np.where((t.bant != 0).any(axis=1) & ~duplicate, at[:, 2], unchanged),
+            owner_at=np.where(reassigned & ~duplicate, at[:, 3], unchanged),
+            first_owner=np.where(reassigned, other, t.owner),
+        )
+
+    def at(self, t: _Leads, instant: int) -> _Snapshot:
+        """The CRM as it stood at `instant` (UTC epoch seconds)."""
+        status = np.where(self.status_at <= instant, t.status, np.where(self.working_at <= instant, WORKING, NEW))
+        changes = np.column_stack([t.created, self.working_at, self.status_at, self.bant_at, self.owner_at, t.updated])
+        updated = np.where(changes <= instant, changes, t.created[:, None]).max(axis=1)
+        return _Snapshot(
+            rows=np.flatnonzero(self.visible <= instant),
+            status=status,
+            bant=np.where((self.bant_at <= instant)[:, None], t.bant, 0).astype(np.int8),
+            owner=np.where(self.owner_at <= instant, t.owner, self.first_owner),
+            updated=updated,
+        )
 
 
 # --- the lead table -------------------------------------------------------------------------------
 
 
-def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_share: float) -> _Leads:
+def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_share: float, days: int) -> _Leads:
     rng = np.random.default_rng([seed, 1])
-    days = (window_stop + 1 - window_start) // DAY
     persona = rng.choice(4, size=n, p=PERSONA_SHARE)
     locale = (rng.random(n) >= JA_SHARE).astype(np.int64)  # 0 ja, 1 en
     country = np.where(locale == 0, JP, 1 + rng.choice(4, size=n, p=EN_COUNTRY_SHARE))
@@ -819,38 +943,45 @@ _DUPLICATED_FIELDS = (
 )  # fmt: skip
 
 
-def _write_crm(path: Path, t: _Leads) -> None:
-    """One CSV row per lead: UTF-8, header, RFC 4180 minimal quoting, empty cell for null."""
+def _write_crm(path: Path, t: _Leads, snapshot: _Snapshot | None = None) -> None:
+    """One CSV row per lead (or per row of `snapshot`, with its values): UTF-8, header, RFC 4180
+    minimal quoting, empty cell for null."""
+    rows = np.arange(t.n) if snapshot is None else snapshot.rows
+    status, bant_codes, owner, updated = (
+        (t.status, t.bant, t.owner, t.updated)
+        if snapshot is None
+        else (snapshot.status, snapshot.bant, snapshot.owner, snapshot.updated)
+    )
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         fh.write(",".join(CRM_COLUMNS) + "\n")
-        for lo in range(0, t.n, 200_000):
-            hi = min(lo + 200_000, t.n)
-            s = slice(lo, hi)
-            bant = [_lookup(("", "true", "false"), t.bant[s, i]) for i in range(4)]
+        for lo in range(0, len(rows), 200_000):
+            s = rows[lo : lo + 200_000]
+            taken = pa.array(s)
+            bant = [_lookup(("", "true", "false"), bant_codes[s, i]) for i in range(4)]
             frame = pd.DataFrame(
                 {
                     "crm_id": _crm_ids(t.crm_num[s]).to_numpy(zero_copy_only=False),
-                    "email": t.crm_email[lo:hi].to_numpy(zero_copy_only=False),
-                    "first_name": t.first_name[lo:hi].to_numpy(zero_copy_only=False),
-                    "last_name": t.last_name[lo:hi].to_numpy(zero_copy_only=False),
-                    "company": t.company[lo:hi].to_numpy(zero_copy_only=False),
+                    "email": t.crm_email.take(taken).to_numpy(zero_copy_only=False),
+                    "first_name": t.first_name.take(taken).to_numpy(zero_copy_only=False),
+                    "last_name": t.last_name.take(taken).to_numpy(zero_copy_only=False),
+                    "company": t.company.take(taken).to_numpy(zero_copy_only=False),
                     "industry": _lookup(INDUSTRIES, t.industry[s]),
                     "employee_count": np.where(t.employees[s] >= 0, t.employees[s].astype(str), ""),
-                    "job_title": t.job_title[lo:hi].to_numpy(zero_copy_only=False),
+                    "job_title": t.job_title.take(taken).to_numpy(zero_copy_only=False),
                     "country": _lookup(COUNTRIES, t.country[s]),
                     "locale": _lookup(("ja", "en"), t.locale[s]),
                     "timezone": _lookup(ZONES, t.zone[s]),
                     "lead_source": _lookup(LEAD_SOURCES, t.lead_source[s]),
-                    "owner_email": _lookup(OWNERS, t.owner[s]),
+                    "owner_email": _lookup(OWNERS, owner[s]),
                     "email_opt_in": np.where(t.opt_in[s], "true", "false"),
                     "bant_budget": bant[0],
                     "bant_authority": bant[1],
                     "bant_need": bant[2],
                     "bant_timeline": bant[3],
-                    "crm_status": _lookup(STATUSES, t.status[s]),
+                    "crm_status": _lookup(STATUSES, status[s]),
                     "created_at": _iso(t.created[s], t.zone[s]),
-                    "updated_at": _iso(t.updated[s], t.zone[s]),
+                    "updated_at": _iso(updated[s], t.zone[s]),
                 },
                 columns=list(CRM_COLUMNS),
             )
@@ -989,8 +1120,7 @@ def _chunk_events(
     hi: int,
     rng: np.random.Generator,
     catalogue: _Catalogue,
-    window_start: int,
-    days: int,
+    midnights: IntArray,
     bad_share: float,
     activity: float = 1.0,
 ) -> np.ndarray:
@@ -1016,8 +1146,12 @@ def _chunk_events(
     bad[broken] = np.arange(len(broken)) % len(BAD_EVENT_KINDS) + 1
     unknown = np.flatnonzero(bad == BAD_UNKNOWN_TYPE)
     etype[unknown] = len(EVENT_TYPES) + rng.integers(len(UNKNOWN_EVENT_TYPES), size=len(unknown))
-    future = np.flatnonzero(bad == BAD_FUTURE)  # a skewed clock: up to a month after end_date
-    ts[future] = window_start + days * DAY + rng.integers(HOUR, 30 * DAY, size=len(future))
+    days = len(midnights) - 1
+    day = np.clip(np.searchsorted(midnights, ts, side="right") - 1, 0, days - 1)
+    # A skewed clock: stamped two days to a month after the end of its file's day, beyond the next
+    # night's cutoff (an event up to that is early, not bad: the pipeline holds it for its night).
+    future = np.flatnonzero(bad == BAD_FUTURE)
+    ts[future] = midnights[day[future] + 1] + rng.integers(2 * DAY, 30 * DAY, size=len(future))
 
     out = np.empty(n, dtype=EVENT_DTYPE)
     out["ts"] = ts
@@ -1027,7 +1161,7 @@ def _chunk_events(
     out["etype"] = etype
     out["ident"] = ident
     out["bad"] = bad
-    out["day"] = np.clip((ts - window_start) // DAY, 0, days - 1)  # future events land in the last file
+    out["day"] = day
     return out[np.lexsort((out["ts"], out["day"]))]
 
 

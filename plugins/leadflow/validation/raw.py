@@ -20,7 +20,9 @@ Decisions: crm_id, email, created_at and updated_at are required, the other CRM 
 An event's email, when present, must be valid too: it is how events without crm_id find their
 lead. Duplicates are judged on the whole batch, valid or not: a CRM row superseded by a newer but
 broken version is quarantined with it rather than loaded as current, and a later event that
-reuses an earlier event's id with different content is quarantined.
+reuses an earlier event's id with different content is quarantined. An event stamped after the
+run's cutoff but not after the next night's (`hold_until`) is early, not bad: it is clean, counted
+as `held_for_later_night`, and staged by the night whose day covers it (`held_events`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -43,7 +45,16 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from leadflow.validation import gx
 from leadflow.validation.gx import Expect, ValidationFailed
 
-__all__ = ["GateResult", "GateTotals", "ValidationFailed", "validate_batch", "validate_raw_crm", "validate_raw_events"]
+__all__ = [
+    "GateResult",
+    "GateTotals",
+    "ValidationFailed",
+    "held_events",
+    "hold_until",
+    "validate_batch",
+    "validate_raw_crm",
+    "validate_raw_events",
+]
 
 CRM_COLUMNS = (
     "crm_id", "email", "first_name", "last_name", "company", "industry", "employee_count",
@@ -70,6 +81,24 @@ EMPLOYEE_COUNT_RE = r"^(?:\d{1,9}|\d{1,3}(?:,\d{3}){1,2})$"
 _ZONE_RE = r"[T ]\d{2}[^+\-Z]*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 """A time followed by 'Z' or a UTC offset (upper-cased input): tells zoned from naive timestamps."""
 _AS_OF = {"$PARAMETER": "as_of"}
+_HOLD_UNTIL = {"$PARAMETER": "hold_until"}
+
+
+def hold_until(as_of: datetime) -> datetime:
+    """The next night's cutoff: an event stamped after the run's cutoff `as_of` but not after this
+    is early, not bad (a file cut by UTC or by a lead's local day reaches up to ~21 h past it), and
+    is held for the night whose window covers it; later than this it is quarantined (a clock in the
+    future). Aware arithmetic in `as_of`'s zone: the next local midnight, across DST too."""
+    return as_of + timedelta(days=1)
+
+
+def held_events(clean: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+    """The clean events (a gate's `clean` rows) stamped at or after the run's cutoff `as_of`, with the
+    as-of date whose window covers each (`due_date`: its local date in `as_of`'s zone)."""
+    at = pd.to_datetime(clean["occurred_at"], utc=True, format="ISO8601")
+    early = (at >= as_of).to_numpy(dtype=bool)
+    return clean[early].assign(due_date=at[early].dt.tz_convert(as_of.tzinfo).dt.date.to_numpy())
+
 
 _PLAIN_EMAIL_RE = r"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 """A subset of what email-validator accepts (ASCII dot-atom @ letters-digits-hyphen labels with a
@@ -89,6 +118,7 @@ class GateTotals:
     results: list[dict]
     exact_duplicates: int = 0
     unexpected_columns: tuple[str, ...] = ()
+    held: int = 0  # clean events after the cutoff: staged by a later night (see `hold_until`)
 
     @property
     def rows(self) -> int:
@@ -105,7 +135,7 @@ class GateTotals:
             "exact_duplicates": self.exact_duplicates,
             "by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
             "unexpected_columns": list(self.unexpected_columns),
-        }
+        } | ({"held_for_later_night": self.held} if self.name == "raw_events" else {})
 
 
 @dataclass(frozen=True)
@@ -119,6 +149,7 @@ class GateResult:
     results: list[dict]
     exact_duplicates: int = 0
     unexpected_columns: tuple[str, ...] = ()
+    held: int = 0
 
     @property
     def totals(self) -> GateTotals:
@@ -129,6 +160,7 @@ class GateResult:
             self.results,
             self.exact_duplicates,
             self.unexpected_columns,
+            self.held,
         )
 
     @property
@@ -205,8 +237,9 @@ def _problem(column: str, check: str, description: str, label: str, word: Callab
     )
 
 
-def _timestamp(column: str) -> list[Rule]:
-    """Present, ISO-8601 with a zone, and not after the as-of cutoff."""
+def _timestamp(column: str, *, early: bool = False) -> list[Rule]:
+    """Present, ISO-8601 with a zone, and not after the as-of cutoff (`early`: not after the next
+    night's, see `hold_until`)."""
 
     def word(value: Any, problem: str) -> str:
         if problem == "no_zone":
@@ -233,6 +266,23 @@ def _timestamp(column: str) -> list[Rule]:
             f"{column}: after the as-of cutoff",
             lambda values, _, as_of: [
                 f"{column}: {_show(v)} is after the as-of cutoff {as_of.isoformat()}" for v in values
+            ],
+        )
+        if not early
+        else Rule(
+            Expect(
+                "ExpectColumnValuesToBeBetween",
+                f"{column}_not_future",
+                f"{column} is not after the next night's cutoff (an event after the run's as-of cutoff "
+                "is held for the night whose window covers it)",
+                {"column": f"_{column}_utc", "max_value": _HOLD_UNTIL},
+            ),
+            column,
+            f"{column}: more than a night after the as-of cutoff",
+            lambda values, _, as_of: [
+                f"{column}: {_show(v)} is more than a night after the as-of cutoff {as_of.isoformat()} "
+                f"(later than {hold_until(as_of).isoformat()}): a clock in the future?"
+                for v in values
             ],
         ),
     ]
@@ -288,7 +338,7 @@ EVENT_RULES: tuple[Rule, ...] = (
     _required("event_id"),
     _required("event_type"),
     _accepted("event_type", EVENT_TYPES, "event_type_known", "not a known event type"),
-    *_timestamp("occurred_at"),
+    *_timestamp("occurred_at", early=True),
     Rule(
         Expect(
             "ExpectColumnValuesToNotBeNull",
@@ -637,7 +687,7 @@ def _check_chunk(
     norm, chk = frames.norm, frames.chk
     chk[f"_{gate.key}_unique_problem"] = problem[kept]
 
-    result = gx.run(gate.name, chk, _suite(gate.name), parameters={"as_of": as_of})
+    result = gx.run(gate.name, chk, _suite(gate.name), parameters={"as_of": as_of, "hold_until": hold_until(as_of)})
     by_check = {gx.check_of(r): r for r in result.results}
 
     reasons: list[pd.DataFrame] = []
@@ -683,7 +733,8 @@ def _check_chunk(
         }
     ).reset_index(drop=True)
     clean = norm.loc[~bad, columns].reset_index(drop=True)
-    return _Part(GateResult(gate.name, clean, quarantine, results, int(copy.sum()), unexpected), counts)
+    held = int((chk["_occurred_at_utc"][~bad] >= as_of).sum()) if gate is EVENTS_GATE else 0
+    return _Part(GateResult(gate.name, clean, quarantine, results, int(copy.sum()), unexpected, held), counts)
 
 
 def _check_chunks(
@@ -700,13 +751,14 @@ def _check_chunks(
     order, or in any order with `file_order`, the rank of each file in batch order)."""
     results: list[dict] = []
     counts: list[gx.Counts] = []
-    clean = quarantined = copies = 0
+    clean = quarantined = copies = held = 0
     for raw, copy, problem in chunks:
         part = _check_chunk(gate, raw, copy, problem, as_of=as_of, unexpected=unexpected, file_order=file_order)
         keep(part.result)
         clean += len(part.result.clean)
         quarantined += len(part.result.quarantine)
         copies += part.result.exact_duplicates
+        held += part.result.held
         if not results:
             results, counts = part.result.results, part.counts
             continue
@@ -717,7 +769,7 @@ def _check_chunks(
             item["details"]["sample"] = sample[:5]
         counts = [a + b for a, b in zip(counts, part.counts, strict=True)]
     results = [gx.with_counts(item, c) for item, c in zip(results, counts, strict=True)]
-    return GateTotals(gate.name, clean, quarantined, results, copies, unexpected)
+    return GateTotals(gate.name, clean, quarantined, results, copies, unexpected, held)
 
 
 def _check_share(gate: _Gate, totals: GateTotals, max_bad_share: float, batch: str, result: Any) -> None:
@@ -770,6 +822,7 @@ def _run_gate(
         totals.results,
         totals.exact_duplicates,
         unexpected,
+        totals.held,
     )
     _check_share(gate, totals, max_bad_share, batch, result)
     return result
