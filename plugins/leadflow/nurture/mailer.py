@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.errors import MessageError
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
@@ -150,7 +150,7 @@ def _categories(configured: tuple[str, ...], extra: tuple[str, ...]) -> tuple[st
 # --------------------------------------------------------------------------- file outbox
 
 
-class _UrlListHeader(UnstructuredHeader):
+class _UrlListHeader(UnstructuredHeader, BaseHeader):
     """`List-Unsubscribe` (RFC 2369): angle-bracketed URLs that receivers parse as they are.
 
     The stdlib folds an unstructured header at the policy's 78 columns and, for a word longer than
@@ -159,11 +159,12 @@ class _UrlListHeader(UnstructuredHeader):
     line, unencoded (OutgoingEmail keeps it ASCII and short enough).
     """
 
+    # BaseHeader is named only for the type checker: HeaderRegistry mixes it in at run time anyway.
     def fold(self, *, policy: Any) -> str:
         return str(super().fold(policy=policy.clone(max_line_length=MAX_HEADER_LINE)))
 
 
-def _outbox_policy() -> policy.EmailPolicy:
+def _outbox_policy() -> policy.EmailPolicy[EmailMessage]:
     """SMTP policy (CRLF, 78-column folding) with List-Unsubscribe kept a plain URL line; its own
     header registry, so the shared `email.policy.SMTP` is left as it is."""
     registry = HeaderRegistry()

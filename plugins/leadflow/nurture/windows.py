@@ -108,9 +108,7 @@ def next_slot(not_before: datetime, tz: ZoneInfo, country: str | None, window: S
     raise ValueError(f"no business day within {MAX_DAYS_TO_NEXT_WINDOW} days after {not_before} ({country})")
 
 
-def deliver_at(
-    slot: datetime | None, now: datetime, tz: ZoneInfo, country: str | None, window: SendWindow
-) -> datetime:
+def deliver_at(slot: datetime | None, now: datetime, tz: ZoneInfo, country: str | None, window: SendWindow) -> datetime:
     """When a planned email may go out, seen at `now`: its slot while that is still ahead (and in a
     window); `now` when the slot has passed and `now` is inside the window; otherwise the next
     window's `send_hour` — a late night, a weekend or a rerun never delivers outside business hours."""
