@@ -218,7 +218,9 @@ final as (
 ),
 
 expired_triggers as (
-    -- triggers past :max_defer_days that never made it into the ledger (held back by the cap)
+    -- triggers past :max_defer_days that never made it into the ledger while their lead was getting
+    -- marketing email (held back by the cap, or by another trigger); one that was never due in any
+    -- run (history older than the first nurture run) is no expiry
     select
         c.send_key,
         c.lead_id,
@@ -241,6 +243,14 @@ expired_triggers as (
     where
         {{ m.days_between('c.due_on', 'cast(:as_of_date as date)') }} >= :max_defer_days
         and not exists (select 1 from ledger as g where g.send_key = c.send_key)
+        and exists (
+            select 1
+            from ledger as g
+            where
+                g.lead_id = c.lead_id
+                and g.kind = 'marketing'
+                and g.as_of_date > {{ m.add_days('c.due_on', -7) }}
+        )
 ),
 
 ledger_rows as (

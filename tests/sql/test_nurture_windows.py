@@ -175,3 +175,23 @@ def test_a_missed_night_still_records_the_expiry(wh, settings, tmp_path):
     # no run between 20 and 29 November: the first run after the due age still writes the reason
     assert plan_sends(wh, capped, date(2026, 11, 29))["expired"] == 1
     assert row(wh, f"{lead_id('E2')}:download_followup:{tuesday}")["status"] == "expired"
+
+
+def test_an_owner_alert_whose_slot_passed_goes_at_once(wh, settings):
+    as_of = date(2026, 11, 19)
+    cold_leads(wh, "H1", stage="hot", entered_on=as_of, owner_email="owner@leadflow.example")
+    plan_sends(wh, settings, as_of)
+    key = f"{lead_id('H1')}:owner_alert:{as_of}"
+    assert row(wh, key)["send_at"] == at("2026-11-20 10:00")  # planned for the next business morning
+    now = at("2026-11-20 20:00")  # Friday evening: a marketing email would wait for Tuesday
+    assert send_planned(wh, settings, as_of, now=now)["sent"] == 1
+    assert row(wh, key)["send_at"] == now
+
+
+def test_history_older_than_the_first_run_is_not_an_expiry(wh, settings):
+    # a download 32 days before nurture's first run (past max_defer_days 30, inside the 7 days an
+    # expiry is recorded in) was never due in any run: nothing to expire
+    cold_leads(wh, "O1", entered_on=date(2026, 11, 26))
+    add_events(wh, "O1", ("whitepaper_download", "2026-10-25"))
+    plan = plan_sends(wh, settings, date(2026, 11, 26))
+    assert (plan["planned"], plan["expired"]) == (1, 0)  # step 1 of the cold track only

@@ -193,12 +193,14 @@ def _reschedule(wh: Warehouse, moved: dict[str, datetime]) -> None:
 
 
 def window_send_at(row: dict[str, Any], settings: Settings, window: SendWindow, now: datetime) -> datetime:
-    """When one planned email may go out, seen at `now`, in its recipient's send window: a marketing
-    email in its lead's zone and holiday calendar, an owner alert in the configured zone's."""
-    marketing = row["kind"] == "marketing"
-    tz = zone(row.get("timezone") if marketing else None, settings.timezone)
-    country = row.get("country") if marketing else None
+    """When one planned email may go out, seen at `now`: a marketing email in its lead's send window
+    (the lead's zone and holiday calendar); an owner alert at its slot, or at once once that has
+    passed — a hot lead must not wait for the next business morning to reach sales."""
     slot = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+    if row["kind"] != "marketing":
+        return slot if slot is not None and slot > now else now
+    country = row.get("country")
+    tz = zone(row.get("timezone"), settings.timezone)
     return deliver_at(slot, now, tz, country if isinstance(country, str) else None, window)
 
 
