@@ -219,8 +219,8 @@ final as (
 
 expired_triggers as (
     -- triggers past :max_defer_days that never made it into the ledger while their lead was getting
-    -- marketing email (held back by the cap, or by another trigger); one that was never due in any
-    -- run (history older than the first nurture run) is no expiry
+    -- marketing email during their due days or the cap week before (held back by the cap or another
+    -- trigger); one never due in any run (history older than the first nurture run) is no expiry
     select
         c.send_key,
         c.lead_id,
@@ -250,6 +250,7 @@ expired_triggers as (
                 g.lead_id = c.lead_id
                 and g.kind = 'marketing'
                 and g.as_of_date > {{ m.add_days('c.due_on', -7) }}
+                and g.as_of_date < {{ m.add_days('c.due_on', ':max_defer_days') }}
         )
 ),
 

@@ -195,3 +195,12 @@ def test_history_older_than_the_first_run_is_not_an_expiry(wh, settings):
     add_events(wh, "O1", ("whitepaper_download", "2026-10-25"))
     plan = plan_sends(wh, settings, date(2026, 11, 26))
     assert (plan["planned"], plan["expired"]) == (1, 0)  # step 1 of the cold track only
+
+
+def test_a_rerun_after_the_first_night_adds_no_expiry(wh, settings):
+    # the first night plans step 1; rerunning it must not call the 33-day-old download "held back"
+    first_night = date(2026, 11, 22)
+    cold_leads(wh, "O2", entered_on=first_night)
+    add_events(wh, "O2", ("whitepaper_download", "2026-10-20"))
+    assert plan_sends(wh, settings, first_night)["planned"] == 1
+    assert plan_sends(wh, settings, first_night) == {"planned": 0, "by_track": {}, "expired": 0}
