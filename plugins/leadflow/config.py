@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadflow.crm.config import CrmDeadlineConfig, HubSpotSinkConfig, HubSpotSourceConfig
 from leadflow.validation.settings import ValidationSettings
@@ -94,7 +94,30 @@ class NurtureConfig(_Strict):
     max_emails_per_run: int = Field(5000, gt=0)
     send_hour: int = Field(10, ge=0, le=23)
     business_hours: tuple[int, int] = (9, 18)
+    """`[start, end)` local hours on business days (the lead's own zone) in which email may go out."""
     holiday_countries: tuple[str, ...] = ("JP", "US")
+    """Public-holiday calendars that apply: a lead in a listed country is spared its holidays, a lead
+    without a country those of the first (home) one, a lead elsewhere only weekends."""
+    max_defer_days: int = Field(30, ge=7)
+    """A trigger email held back (frequency cap) stays due this many days, then is recorded `expired`."""
+
+    @field_validator("holiday_countries")
+    @classmethod
+    def _country_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        codes = tuple(c.strip().upper() for c in value)
+        bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+        if bad:
+            raise ValueError(f"not ISO 3166-1 alpha-2 country codes: {', '.join(bad)}")
+        return codes
+
+    @model_validator(mode="after")
+    def _send_hour_in_business_hours(self) -> NurtureConfig:
+        start, end = self.business_hours
+        if not 0 <= start < end <= 24:
+            raise ValueError(f"business_hours {start}-{end}: need 0 <= start < end <= 24")
+        if not start <= self.send_hour < end:
+            raise ValueError(f"send_hour {self.send_hour} is outside business_hours {start}-{end}")
+        return self
 
 
 class Settings(_Strict):

@@ -1,6 +1,8 @@
 -- The emails due on :as_of_date: at most one marketing email per lead (triggers first, then the
 -- next track step) within the frequency cap, plus one alert to the owner of each newly hot lead.
--- A trigger held back by the cap (or an alert of a missed run) stays due for :lookback_days days.
+-- An alert of a missed run stays due for :lookback_days days. A trigger held back by the cap stays
+-- due for :max_defer_days days; then it is written to the ledger once as `expired`, with its due date
+-- (within :expiry_grace_days after it passes that age, so a skipped night still records it).
 with
 
 eligible as (
@@ -26,7 +28,7 @@ marketing_history as (
     from ledger
     where
         kind = 'marketing'
-        and status not in ('cancelled', 'failed')
+        and status not in ('cancelled', 'failed', 'expired')
         and as_of_date <= cast(:as_of_date as date)
     group by lead_id
 ),
@@ -65,7 +67,8 @@ track_due as (
     where {{ m.days_between('p.last_on', 'cast(:as_of_date as date)') }} >= ts.delay_days
 ),
 
-trigger_due as (
+trigger_candidates as (
+    -- every download follow-up due or recently expired: one per lead and download day
     select distinct
         ev.lead_id,
         'download_followup' as track,
@@ -73,15 +76,29 @@ trigger_due as (
         cast(null as date) as enrolled_on,
         :trigger_template as template,
         1 as priority,
-        ev.lead_id || ':download_followup:' || cast(ev.event_date as varchar) as send_key
+        ev.lead_id || ':download_followup:' || cast(ev.event_date as varchar) as send_key,
+        ev.event_date as due_on
     from core.events as ev
     inner join eligible as l on ev.lead_id = l.lead_id
     inner join lifecycle.lead_stages as s on ev.lead_id = s.lead_id
     where
         ev.event_date <= cast(:as_of_date as date)
-        and ev.event_date > {{ m.add_days('cast(:as_of_date as date)', '-:lookback_days') }}
+        and ev.event_date > {{ m.add_days('cast(:as_of_date as date)', '-(:max_defer_days + :expiry_grace_days)') }}
         and ev.event_type in (select t.event_type from nurture.trigger_events as t where t.trigger_name = 'download_followup')
         and s.stage in ('cold', 'warm', 'recycled')
+),
+
+trigger_due as (
+    select
+        lead_id,
+        track,
+        step,
+        enrolled_on,
+        template,
+        priority,
+        send_key
+    from trigger_candidates
+    where {{ m.days_between('due_on', 'cast(:as_of_date as date)') }} < :max_defer_days
 ),
 
 last_visits as (
@@ -93,7 +110,7 @@ last_visits as (
     group by ev.lead_id
 ),
 
-inactivity_due as (
+inactivity_candidates as (
     -- one reminder per silent spell (its key is the last visit), for leads in the cold or warm track
     select
         v.lead_id,
@@ -102,7 +119,8 @@ inactivity_due as (
         cast(null as date) as enrolled_on,
         :inactivity_template as template,
         3 as priority,
-        v.lead_id || ':inactivity_reminder:' || cast(v.last_visit_on as varchar) as send_key
+        v.lead_id || ':inactivity_reminder:' || cast(v.last_visit_on as varchar) as send_key,
+        {{ m.add_days('v.last_visit_on', ':inactive_days') }} as due_on
     from last_visits as v
     inner join eligible as l on v.lead_id = l.lead_id
     inner join lifecycle.lead_stages as s on v.lead_id = s.lead_id
@@ -110,7 +128,21 @@ inactivity_due as (
         :inactive_days > 0
         and s.stage in ('cold', 'warm')
         and {{ m.days_between('v.last_visit_on', 'cast(:as_of_date as date)') }} >= :inactive_days
-        and {{ m.days_between('v.last_visit_on', 'cast(:as_of_date as date)') }} < :inactive_days + :lookback_days
+        and {{ m.days_between('v.last_visit_on', 'cast(:as_of_date as date)') }}
+        < :inactive_days + :max_defer_days + :expiry_grace_days
+),
+
+inactivity_due as (
+    select
+        lead_id,
+        track,
+        step,
+        enrolled_on,
+        template,
+        priority,
+        send_key
+    from inactivity_candidates
+    where {{ m.days_between('due_on', 'cast(:as_of_date as date)') }} < :max_defer_days
 ),
 
 marketing_due as (
@@ -183,7 +215,68 @@ final as (
     from owner_alerts as a
     inner join core.leads as l on a.lead_id = l.lead_id
     where not exists (select 1 from ledger as g where g.send_key = a.send_key)
+),
+
+expired_triggers as (
+    -- triggers past :max_defer_days that never made it into the ledger while their lead was getting
+    -- marketing email during their due days or the cap week before (held back by the cap or another
+    -- trigger); one never due in any run (history older than the first nurture run) is no expiry
+    select
+        c.send_key,
+        c.lead_id,
+        c.track,
+        c.step,
+        c.enrolled_on,
+        c.template,
+        'marketing' as kind,
+        l.locale,
+        l.email as to_email,
+        l.timezone,
+        l.country,
+        c.due_on
+    from (
+        select * from trigger_candidates
+        union all
+        select * from inactivity_candidates
+    ) as c
+    inner join eligible as l on c.lead_id = l.lead_id
+    where
+        {{ m.days_between('c.due_on', 'cast(:as_of_date as date)') }} >= :max_defer_days
+        and not exists (select 1 from ledger as g where g.send_key = c.send_key)
+        and exists (
+            select 1
+            from ledger as g
+            where
+                g.lead_id = c.lead_id
+                and g.kind = 'marketing'
+                and g.as_of_date > {{ m.add_days('c.due_on', -7) }}
+                and g.as_of_date < {{ m.add_days('c.due_on', ':max_defer_days') }}
+        )
+),
+
+ledger_rows as (
+    select
+        f.*,
+        'planned' as status,
+        cast(null as date) as due_on
+    from final as f
+    union all
+    select
+        x.send_key,
+        x.lead_id,
+        x.track,
+        x.step,
+        x.enrolled_on,
+        x.template,
+        x.kind,
+        x.locale,
+        x.to_email,
+        x.timezone,
+        x.country,
+        'expired' as status,
+        x.due_on
+    from expired_triggers as x
 )
 
-select * from final
+select * from ledger_rows
 order by send_key;

@@ -36,6 +36,8 @@ final as (
         p.locale,
         p.to_email,
         p.send_at,
+        l.timezone,
+        l.country,
         l.crm_id,
         l.email,
         l.first_name,

@@ -83,7 +83,11 @@ def sg():
 @pytest.fixture
 def sg_settings(settings, monkeypatch):
     monkeypatch.setenv("LEADFLOW_LINK_SECRET", "ledger-test-secret")
-    return settings.model_copy(update={"mailer": settings.mailer.model_copy(update={"kind": "sendgrid"})})
+    # Weekdays around the clock, no holidays: on whatever day the tests run, every planned send is due
+    # within SendGrid's 72 h (send windows have their own tests in test_nurture_windows.py).
+    anytime = settings.nurture.model_copy(update={"business_hours": (0, 24), "holiday_countries": ()})
+    mailer = settings.mailer.model_copy(update={"kind": "sendgrid"})
+    return settings.model_copy(update={"mailer": mailer, "nurture": anytime})
 
 
 def mailer(sg, settings, timeout: float = 2.0) -> SendGridMailer:

@@ -10,7 +10,8 @@ import yaml
 
 from leadflow import warehouse
 from leadflow.config import ConfigError, load_settings
-from leadflow.nurture.plan import is_business_day, send_time
+from leadflow.nurture.plan import send_time
+from leadflow.nurture.windows import SendWindow, is_business_day
 from leadflow.scoring import load_rules
 from leadflow.sources.files import due_files, file_date
 from leadflow.warehouse import WarehouseMemoryError, bind, connect, size_bytes, split_statements
@@ -110,14 +111,15 @@ def test_unordered_writes_hold_inside_the_block_only_even_nested_or_failing(tmp_
     ],
 )
 def test_send_time_is_the_next_business_morning_in_the_leads_zone(not_before, tz, country, expected_local):
-    got = send_time(not_before, tz, country, send_hour=10)
+    got = send_time(not_before, tz, country, SendWindow(9, 18, 10, ("JP", "US")))
     assert got == datetime.fromisoformat(expected_local)
 
 
 def test_unknown_country_has_weekends_but_no_holidays():
-    assert is_business_day(date(2026, 11, 23), "ZZ") is True  # a Monday; no calendar for ZZ
-    assert is_business_day(date(2026, 11, 23), "JP") is False  # 勤労感謝の日
-    assert is_business_day(date(2026, 11, 22), None) is False  # Sunday
+    window = SendWindow(9, 18, 10, ("JP", "US"))
+    assert is_business_day(date(2026, 11, 23), "ZZ", window) is True  # a Monday; no calendar for ZZ
+    assert is_business_day(date(2026, 11, 23), "JP", window) is False  # 勤労感謝の日
+    assert is_business_day(date(2026, 11, 22), None, window) is False  # Sunday
 
 
 def test_default_rules_follow_the_domain_articles():

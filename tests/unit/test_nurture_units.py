@@ -12,9 +12,11 @@ from leadflow.config import ConfigError
 from leadflow.nurture.mailer import SendResult
 from leadflow.nurture.plan import FrequencyCap, Sequences, capped_send_time, load_sequences, send_time, within_cap
 from leadflow.nurture.send import _batch_of, send_with_retry, sending_switched_off
+from leadflow.nurture.windows import SendWindow
 
 CAP = FrequencyCap(max_per_7_days=2, min_days_apart=2)
 D = date(2026, 11, 18)  # a Wednesday
+WINDOW = SendWindow(start=9, end=18, send_hour=10, holiday_countries=("JP", "US"))
 
 
 @pytest.mark.parametrize(
@@ -35,13 +37,13 @@ def test_within_cap(others, allowed):
 
 def test_send_time_skips_weekends_and_holidays():
     # Friday 2026-11-20 after hours in Tokyo → Monday 23rd is 勤労感謝の日 (a holiday) → Tuesday 10:00 JST
-    at = send_time(datetime(2026, 11, 20, 12, tzinfo=UTC), "Asia/Tokyo", "JP", 10)
+    at = send_time(datetime(2026, 11, 20, 12, tzinfo=UTC), "Asia/Tokyo", "JP", WINDOW)
     assert at == datetime(2026, 11, 24, 1, tzinfo=UTC)
 
 
 def test_send_time_uses_the_leads_own_zone():
     # 10:00 in New York on Wednesday is 15:00 UTC (EST)
-    assert send_time(datetime(2026, 11, 18, 0, tzinfo=UTC), "America/New_York", "US", 10) == datetime(
+    assert send_time(datetime(2026, 11, 18, 0, tzinfo=UTC), "America/New_York", "US", WINDOW) == datetime(
         2026, 11, 18, 15, tzinfo=UTC
     )
 
@@ -49,14 +51,14 @@ def test_send_time_uses_the_leads_own_zone():
 def test_a_capped_send_is_deferred_to_the_next_allowed_business_day_never_dropped():
     monday = datetime(2026, 11, 16, 1, tzinfo=UTC)  # another email Monday 10:00 JST
     # wanted Monday too: Monday taken, Tuesday 1 day after it → Wednesday 10:00 JST
-    at = capped_send_time(datetime(2026, 11, 15, 15, tzinfo=UTC), [monday], CAP, "Asia/Tokyo", "JP", 10)
+    at = capped_send_time(datetime(2026, 11, 15, 15, tzinfo=UTC), [monday], CAP, "Asia/Tokyo", "JP", WINDOW)
     assert at == datetime(2026, 11, 18, 1, tzinfo=UTC)
 
 
 def test_a_full_week_defers_past_the_weekend():
     others = [datetime(2026, 11, 16, 1, tzinfo=UTC), datetime(2026, 11, 18, 1, tzinfo=UTC)]  # Mon, Wed
     # Thu/Fri: 3 in a week; Sat/Sun: weekend; Mon 23rd: holiday; Tue 24th: window 18..24 holds Wed → 2 ok
-    at = capped_send_time(datetime(2026, 11, 18, 15, tzinfo=UTC), others, CAP, "Asia/Tokyo", "JP", 10)
+    at = capped_send_time(datetime(2026, 11, 18, 15, tzinfo=UTC), others, CAP, "Asia/Tokyo", "JP", WINDOW)
     assert at == datetime(2026, 11, 24, 1, tzinfo=UTC)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.errors import MessageError
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
@@ -65,6 +65,9 @@ MAX_CATEGORIES = 10  # SendGrid rejects more than 10 categories per message
 SUPPRESSION_PAGE_SIZE = 500
 SUPPRESSION_KINDS = (("bounce", "bounces"), ("spam_report", "spam_reports"), ("unsubscribe", "unsubscribes"))
 MAX_IDLE_CONNECTIONS = 16  # kept open per API host between requests; more are closed after use
+
+MAX_HEADER_LINE = 998  # RFC 5322 §2.1.1: the hard limit of a header line, CRLF excluded
+MAX_UNSUBSCRIBE_URL = 900  # fits `List-Unsubscribe: <…>` on one line of at most MAX_HEADER_LINE
 
 _SEND_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:=-]{0,199}$")
 _EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
@@ -103,6 +106,13 @@ class OutgoingEmail:
             not self.unsubscribe_url.startswith(("https://", "http://")) or re.search(r"[\s<>\"]", self.unsubscribe_url)
         ):
             raise ValueError(f"send {self.send_key}: unsubscribe_url must be an http(s) URL")
+        if self.unsubscribe_url and (
+            len(self.unsubscribe_url) > MAX_UNSUBSCRIBE_URL or not self.unsubscribe_url.isascii()
+        ):
+            raise ValueError(
+                f"send {self.send_key}: unsubscribe_url must be ASCII (percent-encoded) and at most "
+                f"{MAX_UNSUBSCRIBE_URL} characters, so List-Unsubscribe is never encoded"
+            )
         if self.rendered.kind == "marketing" and not self.unsubscribe_url:
             raise ValueError(f"send {self.send_key}: marketing email needs an unsubscribe_url")
 
@@ -140,6 +150,31 @@ def _categories(configured: tuple[str, ...], extra: tuple[str, ...]) -> tuple[st
 # --------------------------------------------------------------------------- file outbox
 
 
+class _UrlListHeader(UnstructuredHeader, BaseHeader):
+    """`List-Unsubscribe` (RFC 2369): angle-bracketed URLs that receivers parse as they are.
+
+    The stdlib folds an unstructured header at the policy's 78 columns and, for a word longer than
+    that (any real unsubscribe URL), rewrites it as an RFC 2047 encoded-word that no mailbox provider
+    reads as a URL. Folded against RFC 5322's 998-character line limit instead, the URL stays on one
+    line, unencoded (OutgoingEmail keeps it ASCII and short enough).
+    """
+
+    # BaseHeader is named only for the type checker: HeaderRegistry mixes it in at run time anyway.
+    def fold(self, *, policy: Any) -> str:
+        return str(super().fold(policy=policy.clone(max_line_length=MAX_HEADER_LINE)))
+
+
+def _outbox_policy() -> policy.EmailPolicy[EmailMessage]:
+    """SMTP policy (CRLF, 78-column folding) with List-Unsubscribe kept a plain URL line; its own
+    header registry, so the shared `email.policy.SMTP` is left as it is."""
+    registry = HeaderRegistry()
+    registry.map_to_type("list-unsubscribe", _UrlListHeader)
+    return policy.SMTP.clone(header_factory=registry)
+
+
+_OUTBOX_POLICY = _outbox_policy()
+
+
 class FileMailer:
     """The embedded default: each email becomes `<outbox>/<send_key>.eml` (RFC 5322, written once)."""
 
@@ -155,21 +190,23 @@ class FileMailer:
         return f"<{send_key.replace(':', '.')}@{domain}>"
 
     def build_message(self, email: OutgoingEmail) -> bytes:
-        """The .eml bytes for `email` (CRLF line endings, RFC 2047 encoded headers)."""
-        msg = EmailMessage(policy=policy.SMTP)
+        """The .eml bytes for `email` (CRLF line endings, RFC 2047 encoded headers except the
+        List-Unsubscribe URL, which RFC 2369/8058 receivers read verbatim)."""
+        msg = EmailMessage(policy=_OUTBOX_POLICY)
         msg["From"] = Address(display_name=header_safe(self.config.from_name, 200), addr_spec=self.config.from_email)
         msg["To"] = Address(display_name=header_safe(email.to_name, 200), addr_spec=email.to_email)
         msg["Subject"] = header_safe(email.rendered.subject)
         if self.config.reply_to:
             msg["Reply-To"] = self.config.reply_to
-        msg["Date"] = format_datetime(datetime.now(UTC))
+        now = datetime.now(UTC).replace(microsecond=0)
+        msg["Date"] = format_datetime(now)
         msg["Message-ID"] = self._message_id(email.send_key)
         if email.unsubscribe_url:
             msg["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg["X-Leadflow-Send-Key"] = email.send_key
-        if email.send_at is not None:
-            msg["X-Leadflow-Send-At"] = email.send_at.isoformat()
+        # When it is to be delivered (what SendGrid's send_at would say): its slot, or at once.
+        msg["X-Leadflow-Send-At"] = (email.send_at or now).astimezone(UTC).isoformat()
         msg["X-Leadflow-Template"] = f"{email.rendered.template}/{email.rendered.locale}"
         categories = _categories(tuple(self.config.categories), tuple(email.categories))
         if categories:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import holidays
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leadflow.config import ConfigError, Settings, read_yaml
+from leadflow.nurture.windows import SendWindow, next_slot, send_window, zone
 from leadflow.warehouse import Warehouse
 
 
@@ -31,7 +30,8 @@ class FrequencyCap(_Strict):
 
 TRACK_STAGES = ("cold", "warm", "recycled")  # hot leads get no marketing email: their owner is alerted
 TRIGGER_KINDS = ("download_followup", "inactivity_reminder")
-TRIGGER_LOOKBACK_DAYS = 7  # a trigger held back by the frequency cap stays due this long (the cap window)
+ALERT_LOOKBACK_DAYS = 7  # an owner alert of a missed run stays due this long
+EXPIRY_GRACE_DAYS = 7  # a trigger past max_defer_days is recorded `expired` by a run within this many days
 
 
 class Trigger(_Strict):
@@ -94,33 +94,9 @@ class BlastRadiusExceeded(RuntimeError):
     """More emails were planned than one run may send."""
 
 
-@cache
-def _holiday_calendar(country: str) -> holidays.HolidayBase | None:
-    try:
-        return holidays.country_holidays(country)
-    except NotImplementedError:
-        return None
-
-
-def is_business_day(day: date, country: str | None) -> bool:
-    """A weekday that is not a public holiday in `country` (when we know its calendar)."""
-    if day.weekday() >= 5:
-        return False
-    calendar = _holiday_calendar(country.upper()) if country else None
-    return calendar is None or day not in calendar
-
-
-def send_time(not_before: datetime, timezone: str, country: str | None, send_hour: int) -> datetime:
-    """The first business-day `send_hour` o'clock in the lead's zone at or after `not_before` (aware)."""
-    tz = ZoneInfo(timezone)
-    local = not_before.astimezone(tz)
-    day = local.date()
-    for _ in range(30):  # there is always a business day within a month
-        candidate = datetime.combine(day, time(send_hour), tzinfo=tz)
-        if candidate >= local and is_business_day(day, country):
-            return candidate.astimezone(UTC)
-        day += timedelta(days=1)
-    raise ValueError(f"no business day within 30 days after {not_before} in {country}")
+def send_time(not_before: datetime, timezone: str, country: str | None, window: SendWindow) -> datetime:
+    """The first business day's `send_hour` in the lead's zone at or after `not_before` (aware), in UTC."""
+    return next_slot(not_before, ZoneInfo(timezone), country, window)
 
 
 def within_cap(day: date, others: list[date], cap: FrequencyCap) -> bool:
@@ -144,19 +120,19 @@ def capped_send_time(
     cap: FrequencyCap,
     timezone: str,
     country: str | None,
-    send_hour: int,
+    window: SendWindow,
 ) -> datetime:
     """The first send slot at or after `not_before` that the frequency cap allows: a capped email is
     deferred to the next allowed business day, never dropped. `others` are the lead's other sends."""
     tz = ZoneInfo(timezone)
     other_days = [o.astimezone(tz).date() for o in others]
-    candidate = send_time(not_before, timezone, country, send_hour)
+    candidate = send_time(not_before, timezone, country, window)
     for _ in range(60):  # the cap frees a day within every 7-day window
         day = candidate.astimezone(tz).date()
         if within_cap(day, other_days, cap):
             return candidate
         next_day = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-        candidate = send_time(next_day, timezone, country, send_hour)
+        candidate = send_time(next_day, timezone, country, window)
     raise ValueError(f"no send day within the frequency cap after {not_before}")
 
 
@@ -198,14 +174,24 @@ def _marketing_history(wh: Warehouse, lead_ids: list[str]) -> dict[str, list[dat
     return history
 
 
+def expiry_reason(track: str, due_on: date, max_defer_days: int) -> str:
+    """Why a trigger email was never sent, as the ledger's `error` of an `expired` row."""
+    return (
+        f"expired: {track} due since {due_on} was held back (frequency cap) for "
+        f"nurture.max_defer_days = {max_defer_days} days; never sent"
+    )
+
+
 def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to: int | None = None) -> dict:
-    """Enrol leads, plan the emails due on `as_of` and add them to the ledger as `planned`.
+    """Enrol leads, plan the emails due on `as_of` and add them to the ledger as `planned`, each at
+    its lead's next send window; triggers held back past `max_defer_days` are recorded `expired`.
 
     Raises BlastRadiusExceeded (writing nothing) when more than the configured maximum is due.
     """
     from leadflow.pipeline import cutoff, model_params
 
     sequences = load_sequences(settings.path(settings.sequences))
+    window = send_window(settings.nurture)
     install_sequences(wh, sequences)
     download = sequences.triggers.get("download_followup")
     inactivity = sequences.triggers.get("inactivity_reminder")
@@ -215,7 +201,9 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
         max_per_7_days=sequences.frequency_cap.max_per_7_days,
         min_days_apart=sequences.frequency_cap.min_days_apart,
         trigger_template=download.template if download else "",
-        lookback_days=TRIGGER_LOOKBACK_DAYS,
+        lookback_days=ALERT_LOOKBACK_DAYS,
+        max_defer_days=settings.nurture.max_defer_days,
+        expiry_grace_days=EXPIRY_GRACE_DAYS,
         inactivity_template=inactivity.template if inactivity else "",
         inactive_days=inactivity.inactive_days if inactivity else 0,
         alert_template=sequences.owner_alert.template,
@@ -223,9 +211,11 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
     limit = approve_up_to or settings.nurture.max_emails_per_run
     with wh.transaction():
         wh.run_model("nurture/enrollments.sql", params)
-        due = wh.fetch_df(wh.model_sql("nurture/plan_sends.sql"), params)
+        rows = wh.fetch_df(wh.model_sql("nurture/plan_sends.sql"), params)
         if not inactivity:
-            due = due[due["track"] != "inactivity_reminder"]
+            rows = rows[rows["track"] != "inactivity_reminder"]
+        due = rows[rows["status"] == "planned"].copy()
+        expired = rows[rows["status"] == "expired"].copy()
         if len(due) > limit:
             raise BlastRadiusExceeded(
                 f"plan_sends: {len(due):,} emails are due on {as_of}, more than the {limit:,} one run may send "
@@ -235,27 +225,38 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
         not_before = cutoff(settings, as_of)
         marketing = due[due["kind"] == "marketing"]
         history = _marketing_history(wh, list(marketing["lead_id"]))
-        cap, hour = sequences.frequency_cap, settings.nurture.send_hour
+        cap = sequences.frequency_cap
         due["send_at"] = [
             capped_send_time(
                 not_before,
                 history.get(lead, []) if kind == "marketing" else [],
                 cap,
-                tz,
-                country if isinstance(country, str) else None,
-                hour,
+                # the lead's own zone (an unknown one: the configured zone); owner alerts: the configured zone
+                zone(tz if kind == "marketing" else None, settings.timezone).key,
+                country if isinstance(country, str) and kind == "marketing" else None,
+                window,
             )
             for lead, kind, tz, country in zip(
                 due["lead_id"], due["kind"], due["timezone"], due["country"], strict=True
             )
         ]
-        due["as_of_date"] = as_of
-        due["status"] = "planned"
-        due["planned_at"] = datetime.now(UTC)
+        now = datetime.now(UTC)
+        due["error"] = None
+        due["finished_at"] = None
+        expired["send_at"] = None
+        expired["error"] = [
+            expiry_reason(track, pd.Timestamp(on).date(), settings.nurture.max_defer_days)
+            for track, on in zip(expired["track"], expired["due_on"], strict=True)
+        ]
+        expired["finished_at"] = now
+        ledger = pd.concat([due, expired], ignore_index=True) if len(expired) else due
+        ledger["as_of_date"] = as_of
+        ledger["planned_at"] = now
         columns = [
             "send_key", "lead_id", "as_of_date", "track", "step", "enrolled_on", "template",
-            "kind", "locale", "to_email", "status", "send_at", "planned_at",
+            "kind", "locale", "to_email", "status", "send_at", "planned_at", "error", "finished_at",
         ]  # fmt: skip
-        wh.load_df("nurture.email_sends", due.loc[:, columns])
+        if len(ledger):
+            wh.load_df("nurture.email_sends", ledger.loc[:, columns])
     by_kind = due.groupby("track").size().to_dict() if len(due) else {}
-    return {"planned": len(due), "by_track": {k: int(v) for k, v in by_kind.items()}}
+    return {"planned": len(due), "by_track": {k: int(v) for k, v in by_kind.items()}, "expired": len(expired)}

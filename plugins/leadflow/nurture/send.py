@@ -21,6 +21,7 @@ from tenacity import RetryCallState, Retrying, retry_if_result
 from leadflow.config import Settings
 from leadflow.nurture.mailer import Mailer, OutgoingEmail, SendResult, mailer_from_settings
 from leadflow.nurture.render import RenderedEmail, lint_templates, render_emails, sample_context, template_environment
+from leadflow.nurture.windows import SendWindow, deliver_at, send_window, zone
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,30 @@ def _release_unsent(wh: Warehouse, send_keys: list[str]) -> None:
         log.warning("%d claimed sends could not go back to planned: they will become unknown", len(send_keys))
 
 
+def _reschedule(wh: Warehouse, moved: dict[str, datetime]) -> None:
+    """Record, in one committed transaction, the send times of planned sends moved to their lead's
+    next send window (or to now, inside it), so the ledger says when each one goes out."""
+    if not moved:
+        return
+    with wh.transaction():
+        wh.execute(
+            wh.model_sql("nurture/reschedule_sends.sql"),
+            {"keys": list(moved), "send_ats": [at.astimezone(UTC).isoformat() for at in moved.values()]},
+        )
+
+
+def window_send_at(row: dict[str, Any], settings: Settings, window: SendWindow, now: datetime) -> datetime:
+    """When one planned email may go out, seen at `now`: a marketing email in its lead's send window
+    (the lead's zone and holiday calendar); an owner alert at its slot, or at once once that has
+    passed — a hot lead must not wait for the next business morning to reach sales."""
+    slot = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+    if row["kind"] != "marketing":
+        return slot if slot is not None and slot > now else now
+    country = row.get("country")
+    tz = zone(row.get("timezone"), settings.timezone)
+    return deliver_at(slot, now, tz, country if isinstance(country, str) else None, window)
+
+
 def cancel_withdrawn(wh: Warehouse) -> int:
     """Cancel planned marketing sends whose lead unsubscribed, bounced or opted out after planning."""
     with wh.transaction():
@@ -313,8 +338,13 @@ def send_planned(
     concurrency: int = SEND_CONCURRENCY,
     sleep: Callable[[float], None] = time.sleep,
     claim_timeout: timedelta = CLAIM_TIMEOUT,
+    now: datetime | None = None,
 ) -> dict:
     """Deliver the planned emails (of one `batch` when given) that may go out now.
+
+    Each email goes out in its recipient's send window (`window_send_at`, seen at `now`, default the
+    clock): a slot that has passed outside business hours (a late night, a rerun) moves to the next
+    window's send hour, and the ledger records the moved time; the file outbox writes it in the .eml.
 
     The emails go out in windows of `concurrency`, each window's API calls at once. A window's
     emails are claimed in one committed transaction before any of its calls, and marked in one
@@ -336,22 +366,27 @@ def send_planned(
         return {**counts, "deferred": len(rows), "switched_off": True}
     rendered = render_planned(settings, rows)
     mailer = mailer or mailer_from_settings(settings)
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     horizon = now + SENDGRID_MAX_SCHEDULE
+    hours = send_window(settings.nurture)
     counts["cancelled"] = cancel_withdrawn(wh)
     records = rows.to_dict("records")
     window = max(1, concurrency)
 
     outgoing: list[tuple[str, OutgoingEmail]] = []
+    moved: dict[str, datetime] = {}
     for row in records:
-        send_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
-        if settings.mailer.kind == "sendgrid" and send_at and send_at > horizon:
+        send_at = window_send_at(row, settings, hours, now)
+        planned_at = pd.Timestamp(row["send_at"]).to_pydatetime() if row["send_at"] is not None else None
+        if send_at != planned_at:
+            moved[row["send_key"]] = send_at
+        if settings.mailer.kind == "sendgrid" and send_at > horizon:
             counts["deferred"] += 1  # too far ahead for SendGrid's scheduler: a later run sends it
             continue
-        if send_at is not None and send_at <= now:
-            send_at = None  # its slot has passed (a deferred or resumed send): deliver now
         # Every email built before any is claimed: one that cannot be built stops the run with nothing claimed.
-        outgoing.append((row["send_key"], _outgoing(row, rendered[row["send_key"]], settings, send_at)))
+        email = _outgoing(row, rendered[row["send_key"]], settings, send_at if send_at > now else None)
+        outgoing.append((row["send_key"], email))
+    _reschedule(wh, moved)
 
     def claim(part: list[tuple[str, OutgoingEmail]]) -> dict[str, OutgoingEmail]:
         """The window's emails claimed, committed together before any of them goes out: a key not
