@@ -68,31 +68,38 @@ state as (
 ),
 
 hand_raise_leads as (
-    -- the leads whose latest hand-raiser event matters tonight: hot ones at their SLA (a request while
-    -- hot restarts the clock), and ones recycled since their last hot entry (recycled, or warm again)
-    -- whose hand-raiser flag is set (it counts only if the request itself is dated after the recycle)
+    -- the leads whose hand-raiser requests since a date matter tonight: hot ones at their SLA (a
+    -- request since the hot entry restarts the clock), and ones recycled since their last hot entry
+    -- (recycled, or warm again) whose hand-raiser flag is set (it counts only for a request after the
+    -- recycle)
     select
         st.lead_id,
-        k.lead_key
+        k.lead_key,
+        case when st.base_stage = 'hot' then st.entered_on else st.recycled_on end as since
     from state as st
-    cross join rules as r
     inner join scoring.lead_keys as k on st.lead_id = k.lead_id
     where
-        (st.base_stage = 'hot' and st.days_in_stage >= r.hot_sla_days)
+        (st.base_stage = 'hot' and st.days_in_stage >= (select r.hot_sla_days from rules as r))
         or (st.recycled_on is not null and st.base_stage in ('recycled', 'warm') and st.hand_raiser)
 ),
 
+hand_raiser_triples as (
+    select tr.triple_id
+    from scoring.triple_rules as tr
+    inner join scoring.rule_keys as rk on tr.rule_key = rk.rule_key
+    where rk.hand_raiser
+),
+
 last_hand_raises as (
-    -- their latest hand-raiser event (the rules and batches the score counts) up to this date
+    -- their latest hand-raiser event after that date (the rules and batches the score counts)
     select
         h.lead_id,
         max(e.event_date) as last_hand_raise_date
     from hand_raise_leads as h
     inner join scoring.keyed_events as e on h.lead_key = e.lead_key
-    inner join scoring.triple_rules as tr on e.triple_id = tr.triple_id
-    inner join scoring.rule_keys as rk on tr.rule_key = rk.rule_key
     where
-        rk.hand_raiser
+        e.triple_id in (select t.triple_id from hand_raiser_triples as t)
+        and e.event_date > h.since
         and e.event_date <= cast(:as_of_date as date)
         and e.batch_date <= cast(:as_of_date as date)
     group by h.lead_id
@@ -107,11 +114,11 @@ evidence as (
         st.*,
         case
             when st.recycled_on is null then st.hand_raiser
-            else st.hand_raiser and coalesce(h.last_hand_raise_date > st.recycled_on, false)
+            else st.hand_raiser and h.lead_id is not null
         end as raised_hand,
         st.recycled_on is null or coalesce(st.last_activity_date > st.recycled_on, false) as active,
         case
-            when h.last_hand_raise_date > st.entered_on
+            when h.lead_id is not null
                 then {{ m.days_between('h.last_hand_raise_date', 'cast(:as_of_date as date)') }}
             else st.days_in_stage
         end as days_unqualified
