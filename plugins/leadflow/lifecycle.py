@@ -19,9 +19,6 @@ TERMINAL = frozenset({"customer", "disqualified"})
 RECYCLE_RULES = ("hot_sla_expired", "silent_churn")
 """The named rules that may move a lead backwards (to `recycled`); each is the start of its reason."""
 
-EXIT_HOT = frozenset({"sales_qualified", "recycled", *TERMINAL})
-"""Where a hot lead goes: forward by BANT, back by the hot SLA (whatever its CRM status), or to a terminal stage."""
-
 _FORWARD = {
     ("cold", "warm"),
     ("cold", "hot"),
