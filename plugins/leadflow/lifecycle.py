@@ -60,3 +60,13 @@ def history(wh: Warehouse, lead_id: str) -> list[tuple[date, str | None, str, st
         {"l": lead_id},
     )
     return [(d, f, t, r) for d, f, t, r in rows]
+
+
+def reentries_without_evidence(wh: Warehouse, as_of: date | None = None) -> list[tuple[str, date, str, str, date]]:
+    """(lead, date, from, to, recycled on) of every move up out of a recycle (of `as_of`, else of all
+    history) without an event of the lead dated after that recycle: the flapping the lifecycle forbids."""
+    rows = wh.fetchall(
+        wh.model_sql("lifecycle/reentries_without_evidence.sql"),
+        {"as_of_date": as_of.isoformat() if as_of else None},
+    )
+    return [(str(lead), d, str(f), str(t), r) for lead, d, f, t, r in rows]

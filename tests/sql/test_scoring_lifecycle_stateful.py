@@ -1,5 +1,6 @@
 """A stateful test (hypothesis) of the lifecycle: whatever events, CRM changes and nights happen,
-only allowed transitions ever appear, terminal stages hold, and a rerun of a night changes nothing."""
+only allowed transitions ever appear, terminal stages hold, no lead moves up after a recycle without
+an event dated after it, and a rerun of a night changes nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from leadflow.config import load_settings
-from leadflow.lifecycle import ALLOWED_TRANSITIONS, TERMINAL, illegal_transitions
+from leadflow.lifecycle import ALLOWED_TRANSITIONS, TERMINAL, illegal_transitions, reentries_without_evidence
 from leadflow.pipeline import advance_stages, create_schemas, score
 from leadflow.scoring import EVENT_TYPES
 from leadflow.warehouse import connect
@@ -89,6 +90,10 @@ class Lifecycle(RuleBasedStateMachine):
             "select from_stage, to_stage from lifecycle.stage_transitions where from_stage is not null"
         )
         assert all(edge in ALLOWED_TRANSITIONS for edge in edges)
+
+    @invariant()
+    def no_lead_moves_up_after_a_recycle_without_new_evidence(self) -> None:
+        assert reentries_without_evidence(self.wh) == []
 
     @invariant()
     def terminal_stages_hold_and_history_is_consistent(self) -> None:

@@ -191,7 +191,8 @@ def test_named_recycle_rules(wh, settings):
     add_leads(
         wh,
         {"crm_id": "SLA"},  # hot, never touched by sales (crm_status stays 'new')
-        {"crm_id": "WORKED", "crm_status": "working"},  # hot, being worked: stays hot
+        # hot, being worked but not sales-qualified (no BANT) within the SLA: recycled too (issue 26)
+        {"crm_id": "WORKED", "crm_status": "working"},
         {"crm_id": "QUIET", "job_title": "部長", "employee_count": 300},  # warm by fit, then silent
     )
     add_events(wh, "SLA", ("demo_request", "2026-08-01"))
@@ -199,11 +200,14 @@ def test_named_recycle_rules(wh, settings):
     add_events(wh, "QUIET", ("page_view", "2026-08-01"))
     run_day(wh, settings, date(2026, 8, 1))
     run_day(wh, settings, date(2026, 8, 15))  # 14 days hot, SLA is 14
-    assert (stage(wh, "SLA"), stage(wh, "WORKED"), stage(wh, "QUIET")) == ("recycled", "hot", "warm")
+    assert (stage(wh, "SLA"), stage(wh, "WORKED"), stage(wh, "QUIET")) == ("recycled", "recycled", "warm")
     run_day(wh, settings, date(2026, 10, 30))  # 90 days without activity
     assert stage(wh, "QUIET") == "recycled"
     reasons = dict(wh.fetchall("select lead_id, reason from lifecycle.stage_transitions where to_stage = 'recycled'"))
-    assert reasons[lead_id("SLA")] == "hot_sla_expired: hot for 14 days, untouched by sales"
+    assert reasons[lead_id("SLA")] == (
+        "hot_sla_expired: 14 days since it went hot or last raised its hand, not sales-qualified (crm_status new)"
+    )
+    assert reasons[lead_id("WORKED")].endswith("not sales-qualified (crm_status working)")
     assert reasons[lead_id("QUIET")] == "silent_churn: no activity for 90 days"
 
 
