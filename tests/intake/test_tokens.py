@@ -20,7 +20,7 @@ from leadflow.nurture.send import email_context, unsubscribe_url
 TODAY = date(2026, 12, 7)
 
 
-def token(secret: str = "s1", purpose="unsubscribe", issued: date = TODAY, **kw) -> str:
+def token(secret: str = "s1", purpose="unsubscribe", issued: date = TODAY, **kw) -> str:  # noqa: S107
     return make_token(
         purpose, "L-42", locale="ja", email="taro.yamada@example.co.jp", secret=secret, issued=issued, **kw
     )
