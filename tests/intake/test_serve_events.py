@@ -7,7 +7,6 @@ import json
 import threading
 
 import httpx
-import pytest
 
 from leadflow.intake.webhook import intake_signature
 from tests.intake.serve_process import INTAKE_SECRET, inbox_rows
