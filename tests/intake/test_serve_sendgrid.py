@@ -118,3 +118,27 @@ def test_without_a_verification_key_events_are_refused_for_a_retry(start_service
     body = events("a")
     response = httpx.post(f"{service.url}/sendgrid/events", content=body, headers=signer.headers(body))
     assert response.status_code == 503 and "LEADFLOW_SENDGRID_WEBHOOK_KEY" in response.json()["error"]
+
+
+def test_the_local_sendgrid_server_posts_signed_events_the_intake_accepts(start_service, inbox_backend, signer):
+    from leadflow.devtools.sendgrid_server import SendGridServer
+    from leadflow.nurture.mailer import SendGridMailer
+    from tests.intake.serve_process import inbox_rows
+    from tests.unit.test_mailer import mailer_config, outgoing
+
+    service = start_service(inbox_backend, env={"LEADFLOW_SENDGRID_WEBHOOK_KEY": signer.public})
+    with SendGridServer(
+        api_key="SG.test", event_webhook_url=f"{service.url}/sendgrid/events", event_signing_key=signer.key
+    ) as sg:
+        mailer = SendGridMailer("SG.test", mailer_config(), host=sg.url)
+        try:
+            result = mailer.send(outgoing(send_key="s-77-cold-1"))
+        finally:
+            mailer.close()
+        assert result.status == "sent"
+        assert sg.events is not None and sg.events.flush()
+        assert (sg.events.posted, sg.events.failed) == (2, 0)
+    rows = inbox_rows(service)
+    assert sorted(p["event"] for _, _, p in rows) == ["delivered", "processed"]
+    assert {p["send_key"] for _, _, p in rows} == {"s-77-cold-1"}  # the custom arg the DAG resolves the lead by
+    assert {p["sg_message_id"].split(".")[0] for _, _, p in rows} == {result.message_id}
