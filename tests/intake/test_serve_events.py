@@ -7,6 +7,7 @@ import json
 import threading
 
 import httpx
+import pytest
 
 from leadflow.intake.webhook import intake_signature
 from tests.intake.serve_process import INTAKE_SECRET, inbox_rows
@@ -164,3 +165,10 @@ def test_kill_9_mid_stream_loses_nothing_that_was_answered_2xx(start_service, in
     lost = [k for k in acknowledged if k not in kept]
     assert not lost, f"{len(lost)} acknowledged events lost, e.g. {lost[:3]}"
     assert len(acknowledged) >= 2000
+
+
+@pytest.mark.postgres
+def test_on_a_new_postgresql_warehouse_the_service_creates_its_inbox_table(start_service, postgres_db):
+    service = start_service(postgres_db)  # no DAG has run: ops.inbox does not exist yet
+    assert post(service, json.dumps(batch("n1")).encode()).status_code == 202
+    assert [key for _, key, _ in inbox_rows(service)] == ["n1"]

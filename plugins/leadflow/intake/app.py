@@ -52,6 +52,7 @@ from leadflow.intake.webhook import (
     verify_sendgrid,
     web_event_records,
 )
+from leadflow.warehouse import Warehouse
 
 log = logging.getLogger("leadflow.intake")
 access_log = logging.getLogger("leadflow.intake.access")
@@ -340,6 +341,20 @@ def _warehouse_uri(settings: Settings, explicit: str | None) -> str | None:
     return None
 
 
+def _inbox_warehouse(uri: str) -> Warehouse:
+    """A PostgreSQL connection for ops.inbox, creating that table when the stack is new (before any DAG ran)."""
+    from leadflow.warehouse import connect
+
+    wh = connect(uri)
+    try:
+        wh.execute("create schema if not exists ops")
+        wh.run_model("schema/07_intake.sql")
+    except Exception:
+        wh.close()
+        raise
+    return wh
+
+
 def make_inbox(settings: Settings, warehouse_uri: str | None = None) -> Inbox:
     """ops.inbox on PostgreSQL; fsync'd segments under `intake.inbox_path` otherwise (never the DuckDB file)."""
     choice = settings.intake.inbox
@@ -351,9 +366,7 @@ def make_inbox(settings: Settings, warehouse_uri: str | None = None) -> Inbox:
             "use inbox: file or auto"
         )
     if postgres:
-        from leadflow.warehouse import connect
-
-        return WarehouseInbox(None, reconnect=lambda: connect(uri or ""))
+        return WarehouseInbox(None, reconnect=lambda: _inbox_warehouse(uri or ""))
     return FileInbox(settings.path(settings.intake.inbox_path))
 
 
