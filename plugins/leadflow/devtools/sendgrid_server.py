@@ -832,7 +832,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     signing = os.environ.get("SENDGRID_EVENT_SIGNING_KEY")
     if args.event_webhook_url and not signing:
-        parser.error("--event-webhook-url needs SENDGRID_EVENT_SIGNING_KEY (create a pair with --new-event-key)")
+        print(
+            "not posting events: SENDGRID_EVENT_SIGNING_KEY is not set (create a pair with --new-event-key)",
+            flush=True,
+        )
+        args.event_webhook_url = None
     server = SendGridServer(
         api_key=args.api_key,
         host=args.host,
