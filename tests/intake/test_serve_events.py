@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import httpx
 import pytest
 
+from leadflow.intake.inbox import NOTIFY_CHANNEL
 from leadflow.intake.webhook import intake_signature
-from tests.intake.serve_process import INTAKE_SECRET, inbox_rows
+from tests.intake.serve_process import INTAKE_SECRET, free_port, inbox_rows
 
 
 def batch(*ids: str, event_type: str = "demo_request") -> list[dict]:
@@ -172,3 +174,50 @@ def test_on_a_new_postgresql_warehouse_the_service_creates_its_inbox_table(start
     service = start_service(postgres_db)  # no DAG has run: ops.inbox does not exist yet
     assert post(service, json.dumps(batch("n1")).encode()).status_code == 202
     assert [key for _, key, _ in inbox_rows(service)] == ["n1"]
+
+
+def test_each_durable_write_is_announced_on_redis_without_personal_data(start_service):
+    import redis
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_timeout=30)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(NOTIFY_CHANNEL)  # before the write: Pub/Sub keeps nothing for late subscribers
+    service = start_service(env={"LEADFLOW_REDIS_URL": "redis://127.0.0.1:6379/0"})
+    ids = [f"redis-{i}" for i in range(7)]
+    assert post(service, json.dumps(batch(*ids)).encode()).status_code == 202
+    seen = []
+    deadline = time.monotonic() + 30
+    while True:  # other processes may publish on the channel too: wait for ours
+        assert time.monotonic() < deadline, f"no notification on {NOTIFY_CHANNEL} (saw {seen})"
+        message = pubsub.get_message(timeout=1)  # None also after the subscribe confirmation
+        if message is None:
+            continue
+        body = json.loads(message["data"])
+        seen.append(body)
+        if body.get("kind") == "web_event" and body.get("count") == 7:
+            break
+    assert set(body) <= {"kind", "count", "at"}
+    assert "@" not in message["data"].decode()
+    pubsub.close()
+    client.close()
+
+
+def test_redis_down_costs_only_the_notification(start_service):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    service = start_service(env={"LEADFLOW_REDIS_URL": closed})
+    for n in range(3):
+        assert post(service, json.dumps(batch(f"nr{n}")).encode()).status_code == 202
+    service.stop()  # waits for the notifier
+    assert [key for _, key, _ in inbox_rows(service)] == ["nr0", "nr1", "nr2"]
+    log = service.stderr()
+    assert log.count("could not notify leadflow.intake on Redis") == 1  # once per outage, not per request
+    assert "Traceback" not in log
+
+
+def test_without_a_link_secret_a_sendgrid_setup_refuses_to_start(tmp_path):
+    from tests.intake.serve_process import Service, write_config
+
+    service = Service(tmp_path, write_config(tmp_path, mailer={"kind": "sendgrid"}), env={"LEADFLOW_LINK_SECRET": ""})
+    with pytest.raises(RuntimeError, match="LEADFLOW_LINK_SECRET must be set"):
+        service.start()
+    assert "Traceback" not in service.stderr()

@@ -11,12 +11,13 @@ unsubscribe, RFC 8058 one-click), `POST /sendgrid/events`, `POST /events`, `GET 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,6 +111,7 @@ class Notifier:
             self._failing = True
 
     def close(self) -> None:
+        """Wait for the notifications already queued (at most a few seconds each when Redis is down)."""
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
@@ -152,7 +154,8 @@ def _client_ip(request: Request, trust_forwarded: bool) -> str:
     if trust_forwarded:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",", 1)[0].strip()
+            # the entry our own proxy appended: the ones before it are whatever the client claimed
+            return forwarded.rsplit(",", 1)[-1].strip()
     return request.client.host if request.client else "-"
 
 
@@ -160,7 +163,10 @@ def create_app(settings: Settings, deps: IntakeDeps) -> FastAPI:
     """The intake app for `settings`, writing to `deps.inbox`."""
     cfg = settings.intake
     dev_links = settings.mailer.kind != "sendgrid"
-    link_secrets = verification_secrets(dev_fallback=dev_links)
+    try:
+        link_secrets = verification_secrets(dev_fallback=dev_links)
+    except RuntimeError as exc:  # mailer.kind: sendgrid without LEADFLOW_LINK_SECRET
+        raise ValueError(f"{exc}; leadflow serve verifies those links") from None
     sg_key = os.environ.get(SENDGRID_KEY_ENV)
     sg_verifier = sendgrid_verifier(sg_key) if sg_key else None
     intake_secret = os.environ.get(INTAKE_SECRET_ENV) or None
@@ -169,7 +175,16 @@ def create_app(settings: Settings, deps: IntakeDeps) -> FastAPI:
     preferences_path = urlsplit(settings.mailer.preferences_url).path or "/"
     known_paths = {unsubscribe_path, preferences_path, "/sendgrid/events", "/events", "/healthz"}
 
-    app = FastAPI(title="leadflow intake", docs_url=None, redoc_url=None, openapi_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
+        yield
+        # uvicorn re-raises SIGTERM once it has stopped: anything after uvicorn.run() may never run
+        await run_in_threadpool(deps.notifier.close)
+        close = getattr(deps.inbox, "close", None)
+        if close is not None:
+            await run_in_threadpool(close)
+
+    app = FastAPI(title="leadflow intake", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     @app.exception_handler(TooLarge)
     async def too_large(request: Request, exc: TooLarge) -> Response:
@@ -400,22 +415,16 @@ def serve(settings: Settings, host: str, port: int, warehouse_uri: str | None = 
     app = create_app(settings, IntakeDeps(inbox=inbox, notifier=notifier))
     where = inbox.root if isinstance(inbox, FileInbox) else "ops.inbox"
     log.info("leadflow serve on http://%s:%d (inbox: %s)", host, port, where)
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            access_log=False,  # ours is structured and leaves out query strings (tokens)
-            log_level="warning",
-            server_header=False,
-            proxy_headers=False,
-            timeout_graceful_shutdown=10,
-        )
-    finally:
-        notifier.close()
-        close = getattr(inbox, "close", None)
-        if close is not None:
-            close()
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,  # ours is structured and leaves out query strings (tokens)
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def inbox_root(settings: Settings) -> Path:
