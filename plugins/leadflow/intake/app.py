@@ -131,15 +131,16 @@ def _json_error(status: int, message: str, headers: dict[str, str] | None = None
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def _declared_length(request: Request) -> int:
+    """The Content-Length the client declared (0 when absent or not a number)."""
+    value = request.headers.get("content-length") or ""
+    return int(value) if value.isdigit() else 0
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refusing at once (TooLarge) when it is declared or turns out larger than `limit`."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise TooLarge
-        except ValueError:
-            pass
+    if _declared_length(request) > limit:
+        raise TooLarge
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -221,7 +222,7 @@ def create_app(settings: Settings, deps: IntakeDeps) -> FastAPI:
                     "method": request.method,
                     "path": path if path in known_paths else "(other)",
                     "status": response.status_code,
-                    "bytes_in": int(request.headers.get("content-length") or 0),
+                    "bytes_in": _declared_length(request),
                     "ms": round((time.perf_counter() - started) * 1000, 1),
                     "records": int(response.headers.get("x-leadflow-records", 0)),
                 }
