@@ -221,3 +221,25 @@ def test_without_a_link_secret_a_sendgrid_setup_refuses_to_start(tmp_path):
     with pytest.raises(RuntimeError, match="LEADFLOW_LINK_SECRET must be set"):
         service.start()
     assert "Traceback" not in service.stderr()
+
+
+@pytest.mark.postgres
+def test_a_dropped_database_connection_costs_one_retry_not_the_service(start_service, postgres_db, postgres_server):
+    import psycopg
+
+    service = start_service(postgres_db)
+    assert post(service, json.dumps(batch("before")).encode()).status_code == 202
+    # PostgreSQL restarted, failover...: the service's connection is gone (waited for, up to 10 s)
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(
+            "select pg_terminate_backend(pid, 10000) from pg_stat_activity "
+            "where datname = %s and pid <> pg_backend_pid()",
+            (postgres_db.rsplit("/", 1)[1],),
+        )
+    first = post(service, json.dumps(batch("during")).encode())
+    assert first.status_code == 503  # with Retry-After: the sender retries; nothing half-kept
+    assert first.headers["retry-after"]
+    assert post(service, json.dumps(batch("during")).encode()).status_code == 202  # the retry: a new connection
+    assert post(service, json.dumps(batch("after")).encode()).status_code == 202
+    assert [key for _, key, _ in inbox_rows(service)] == ["after", "before", "during"]
+    assert "Traceback" not in service.stderr()
