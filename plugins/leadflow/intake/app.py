@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +59,7 @@ from leadflow.warehouse import Warehouse
 log = logging.getLogger("leadflow.intake")
 access_log = logging.getLogger("leadflow.intake.access")
 
-REDIS_URL_ENV = "LEADFLOW_REDIS_URL"
+REDIS_URL_ENV = "LEADFLOW_REDIS_URL"  # empty: no notifications (the DAG's schedule still applies the inbox)
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SENDGRID_KEY_ENV = "LEADFLOW_SENDGRID_WEBHOOK_KEY"
 INTAKE_SECRET_ENV = "LEADFLOW_INTAKE_SECRET"  # noqa: S105 — the variable's name
@@ -76,20 +77,36 @@ class Notifier:
     """Publishes a small message on NOTIFY_CHANNEL after each durable write, off the request path.
 
     Best effort: Redis down means the DAG's schedule picks the records up; a failure is logged
-    (once per outage), never returned to the sender.
+    (once per outage), never returned to the sender. Writes made while a message of the same kind
+    waits to be published join it (its count grows), so a slow or absent Redis never builds a
+    queue; after a failure Redis is tried again at most every `retry_seconds`.
     """
 
-    def __init__(self, url: str | None) -> None:
+    def __init__(self, url: str | None, retry_seconds: float = 5.0) -> None:
         self.url = url
+        self.retry_seconds = retry_seconds
         self._client: Any = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="intake-notify")
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
         self._failing = False
+        self._next_try = 0.0
 
     def notify(self, kind: str, count: int) -> None:
-        if self.url:
-            self._pool.submit(self._publish, kind, count)
+        if not self.url:
+            return
+        with self._lock:
+            if kind in self._pending:
+                self._pending[kind] += count
+                return
+            self._pending[kind] = count
+        self._pool.submit(self._publish, kind)
 
-    def _publish(self, kind: str, count: int) -> None:
+    def _publish(self, kind: str) -> None:
+        with self._lock:
+            count = self._pending.pop(kind, 0)
+        if self._failing and time.monotonic() < self._next_try:
+            return  # the scheduled run applies these; no point waiting on a Redis that was just down
         message = json.dumps({"kind": kind, "count": count, "at": datetime.now(UTC).isoformat()})
         try:
             if self._client is None:
@@ -102,6 +119,7 @@ class Notifier:
             self._failing = False
         except Exception as exc:  # noqa: BLE001 — best effort by design
             self._client = None
+            self._next_try = time.monotonic() + self.retry_seconds
             if not self._failing:
                 log.warning(
                     "could not notify %s on Redis (%s): records stay in the inbox for the scheduled run",
@@ -111,7 +129,7 @@ class Notifier:
             self._failing = True
 
     def close(self) -> None:
-        """Wait for the notifications already queued (at most a few seconds each when Redis is down)."""
+        """Publish what is still pending (at most one message per kind), then stop."""
         self._pool.shutdown(wait=True, cancel_futures=False)
 
 
