@@ -195,7 +195,6 @@ def _render_send(cfg: Any, count: int) -> dict:
     from leadflow.nurture.render import render_emails, sample_context, template_environment
     from leadflow.nurture.send import SEND_CONCURRENCY, _outgoing, email_context, send_with_retry
 
-    home = Path(cfg.home)
     names = ["cold_industry_trends", "warm_case_study", "trigger_download_followup"]
     rows = {}  # a planned ledger row per locale (the columns planned_rows reads), from the sample leads
     for locale in ("ja", "en"):
@@ -263,7 +262,7 @@ def _render_send(cfg: Any, count: int) -> dict:
             mailer.close()
 
     server = subprocess.Popen(
-        [sys.executable, str(home / "tests" / "fixtures" / "sendgrid_server.py"), "--port", "0", "--counts-only"],
+        [sys.executable, "-m", "leadflow.devtools.sendgrid_server", "--port", "0", "--counts-only"],
         stdout=subprocess.PIPE,
         text=True,
     )

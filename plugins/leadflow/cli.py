@@ -112,6 +112,13 @@ def cmd_templates(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from leadflow.intake.app import serve
+
+    serve(load_settings(args.config), args.host, args.port, args.warehouse)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leadflow", description=__doc__)
     parser.add_argument("--config", help="leadflow.yml (default: $LEADFLOW_CONFIG or config/leadflow.yml)")
@@ -156,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.add_argument("--out", default="data/preview")
     tpl.add_argument("--warehouse")
     tpl.set_defaults(func=cmd_templates)
+
+    srv = sub.add_parser("serve", help="run the public intake: unsubscribe links, SendGrid events, web events")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=8090)
+    srv.add_argument("--warehouse", help="PostgreSQL URI for ops.inbox (default: the file inbox on DuckDB)")
+    srv.set_defaults(func=cmd_serve)
 
     from leadflow.bench import add_bench_parser
     from leadflow.nurture.cli import add_nurture_parser

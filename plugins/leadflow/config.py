@@ -120,6 +120,26 @@ class NurtureConfig(_Strict):
         return self
 
 
+class IntakeConfig(_Strict):
+    """`leadflow serve`, the public intake: limits, link lifetime and where accepted requests are kept."""
+
+    inbox: Literal["auto", "file", "warehouse"] = "auto"
+    """auto: ops.inbox on a PostgreSQL warehouse, fsync'd files under `inbox_path` on the embedded DuckDB."""
+    inbox_path: Path = Path("data/inbox")
+    max_body_bytes: int = Field(5 * 1024 * 1024, gt=0)
+    rate_limit_per_minute: float = Field(600, gt=0)
+    """Requests per client IP and minute (a token bucket); past it: 429 with Retry-After."""
+    rate_limit_burst: int = Field(120, gt=0)
+    link_max_age_days: int = Field(400, ge=60)
+    """How long unsubscribe and preferences links work (at least 60 days)."""
+    max_clock_skew_seconds: int = Field(600, gt=0)
+    """A SendGrid event signature timestamp further than this from now is refused (replay)."""
+    trust_forwarded_for: bool = False
+    """Take the client IP from X-Forwarded-For (only behind a proxy you run)."""
+    access_log: Path | None = None
+    """JSON-lines access log file; null: standard error."""
+
+
 class Settings(_Strict):
     timezone: str = "Asia/Tokyo"
     schedule: str | None = "0 2 * * *"
@@ -134,6 +154,7 @@ class Settings(_Strict):
     validation: ValidationSettings = ValidationSettings()
     mailer: MailerConfig
     nurture: NurtureConfig = NurtureConfig()
+    intake: IntakeConfig = IntakeConfig()
     home: Path = Field(default_factory=project_home)
 
     @field_validator("timezone")

@@ -15,10 +15,11 @@ website adds nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,19 +128,64 @@ class FileInbox:
             os.close(self._fd)
             self._fd = None
 
+    def ping(self) -> None:
+        """Raise unless new segments can be created under `root` (the health check)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(f"{self.root} is not writable")
+
 
 class WarehouseInbox:
-    """Committed inserts into `ops.inbox` (PostgreSQL, where many writers are fine)."""
+    """Committed inserts into `ops.inbox` (PostgreSQL, where many writers are fine).
 
-    def __init__(self, wh: Warehouse) -> None:
+    With `reconnect`, a failed insert drops the connection and the next append opens a new one, so
+    a database restart costs the requests made while it was down (answered 503, retried by the
+    sender), not every request after it.
+    """
+
+    def __init__(self, wh: Warehouse | None, reconnect: Callable[[], Warehouse] | None = None) -> None:
+        if wh is None and reconnect is None:
+            raise ValueError("WarehouseInbox needs a warehouse or a way to connect to one")
         self.wh = wh
+        self.reconnect = reconnect
         self._lock = threading.Lock()
+
+    def _warehouse(self) -> Warehouse:
+        if self.wh is None:
+            assert self.reconnect is not None
+            self.wh = self.reconnect()
+        return self.wh
 
     def append(self, records: Sequence[InboxRecord]) -> None:
         if not records:
             return
         with self._lock:
-            load_records(self.wh, records)
+            try:
+                load_records(self._warehouse(), records)
+            except Exception:
+                self._drop()
+                raise
+
+    def ping(self) -> None:
+        """Raise unless the warehouse answers (the health check)."""
+        with self._lock:
+            try:
+                self._warehouse().scalar("select count(*) from ops.inbox where false")
+            except Exception:
+                self._drop()
+                raise
+
+    def _drop(self) -> None:
+        if self.reconnect is None or self.wh is None:
+            return
+        with contextlib.suppress(Exception):
+            self.wh.close()
+        self.wh = None
+
+    def close(self) -> None:
+        if self.wh is not None:
+            self.wh.close()
+            self.wh = None
 
 
 def _frame(records: Iterable[InboxRecord]) -> pd.DataFrame:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import time
@@ -19,6 +17,7 @@ import pandas as pd
 from tenacity import RetryCallState, Retrying, retry_if_result
 
 from leadflow.config import Settings
+from leadflow.intake.tokens import Purpose, link_url, make_token, signing_secret
 from leadflow.nurture.mailer import Mailer, OutgoingEmail, SendResult, mailer_from_settings
 from leadflow.nurture.render import RenderedEmail, lint_templates, render_emails, sample_context, template_environment
 from leadflow.nurture.windows import SendWindow, deliver_at, send_window, zone
@@ -27,7 +26,6 @@ from leadflow.warehouse import Warehouse
 log = logging.getLogger(__name__)
 
 SENDGRID_MAX_SCHEDULE = timedelta(hours=71)  # SendGrid accepts send_at up to 72 h ahead
-_DEV_LINK_SECRET = "leadflow-dev-links"  # noqa: S105 — not a secret: only for the file outbox
 SEND_CONCURRENCY = 8  # API calls in flight at once per task
 BATCH_SIZE = 500  # planned sends per mapped `send_emails` task
 MAX_BATCHES = 32
@@ -53,19 +51,39 @@ class Planned:
         return str(self.row["send_key"])
 
 
-def link_token(lead_id: str, settings: Settings) -> str:
-    """An HMAC of the lead id, so unsubscribe links cannot be forged for other leads."""
-    secret = os.environ.get("LEADFLOW_LINK_SECRET")
-    if not secret:
-        if settings.mailer.kind == "sendgrid":
-            raise RuntimeError("LEADFLOW_LINK_SECRET must be set to send real email (signs unsubscribe links)")
-        secret = _DEV_LINK_SECRET
-    return hmac.new(secret.encode(), lead_id.encode(), hashlib.sha256).hexdigest()[:32]
+def _link_secret(settings: Settings) -> str:
+    return signing_secret(dev_fallback=settings.mailer.kind != "sendgrid")
 
 
-def unsubscribe_url(lead_id: str, settings: Settings) -> str:
-    query = urlencode({"lid": lead_id, "t": link_token(lead_id, settings)})
-    return f"{settings.mailer.unsubscribe_url}?{query}"
+def link_token(
+    lead_id: str,
+    settings: Settings,
+    *,
+    purpose: Purpose = "unsubscribe",
+    locale: str = "ja",
+    email: str = "",
+    send_key: str | None = None,
+) -> str:
+    """A signed token for the lead's unsubscribe (or preferences) link (see leadflow.intake.tokens)."""
+    return make_token(purpose, lead_id, locale=locale, email=email, secret=_link_secret(settings), send_key=send_key)
+
+
+def unsubscribe_url(
+    lead_id: str, settings: Settings, *, locale: str = "ja", email: str = "", send_key: str | None = None
+) -> str:
+    """The lead's one-click unsubscribe URL (also the List-Unsubscribe header), served by `leadflow serve`."""
+    token = link_token(lead_id, settings, locale=locale, email=email, send_key=send_key)
+    return link_url(settings.mailer.unsubscribe_url, token)
+
+
+def preferences_url(lead_id: str, settings: Settings, *, locale: str = "ja", email: str = "") -> str:
+    """The lead's signed email-preferences URL, served by `leadflow serve`."""
+    token = link_token(lead_id, settings, purpose="preferences", locale=locale, email=email)
+    return link_url(settings.mailer.preferences_url, token)
+
+
+def _row_link_args(row: dict[str, Any]) -> dict[str, Any]:
+    return {"locale": row.get("locale") or "ja", "email": row.get("to_email") or row.get("email") or ""}
 
 
 def planned_rows(wh: Warehouse, as_of: date | None = None) -> pd.DataFrame:
@@ -80,8 +98,8 @@ def email_context(row: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The template context for one planned email (CRM values pass as data, never as template source)."""
     m = settings.mailer
     links = {
-        "unsubscribe": unsubscribe_url(row["lead_id"], settings),
-        "preferences": f"{m.preferences_url}?{urlencode({'lid': row['lead_id']})}",
+        "unsubscribe": unsubscribe_url(row["lead_id"], settings, send_key=row["send_key"], **_row_link_args(row)),
+        "preferences": preferences_url(row["lead_id"], settings, **_row_link_args(row)),
         "view_online": f"{m.preferences_url.rsplit('/', 1)[0]}/view?{urlencode({'k': row['send_key']})}",
     }
     return {
@@ -322,7 +340,11 @@ def _outgoing(
         to_name=" ".join(p for p in (row["last_name"], row["first_name"]) if p),
         rendered=rendered,
         send_at=send_at,
-        unsubscribe_url=unsubscribe_url(row["lead_id"], settings) if row["kind"] == "marketing" else "",
+        unsubscribe_url=(
+            unsubscribe_url(row["lead_id"], settings, send_key=row["send_key"], **_row_link_args(row))
+            if row["kind"] == "marketing"
+            else ""
+        ),
         categories=(*settings.mailer.categories, row["track"]),
     )
 
