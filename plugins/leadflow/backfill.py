@@ -9,8 +9,9 @@ past dates (`send_past`). See docs/adr/0007-reruns-recompute-forward.md.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from leadflow.config import Settings
 from leadflow.warehouse import Warehouse
@@ -150,3 +151,26 @@ def run_nurture(wh: Warehouse, settings: Settings, as_of: date, *, send_past: bo
         log.warning("%s", skipped)
         return {"skipped": str(skipped)}
     return plan_and_send(wh, settings, as_of)
+
+
+def take_turn(wh: Warehouse, run_id: str, as_of: date, is_gone: Callable[[str], bool]) -> str | None:
+    """Hold the nightly lock for `run_id`: None when held (now or already), else the run holding it.
+
+    A holder that `is_gone` (its run is no longer queued or running) loses the lock to `run_id`."""
+    wh.run_model("schema/01_ops.sql")
+    holder = wh.scalar("select run_id from ops.night_lock where lock_name = 'nightly'")
+    if holder is not None and holder != run_id and is_gone(str(holder)):
+        log.warning("nightly lock: run %s is gone; %s takes the lock over", holder, run_id)
+        wh.execute("delete from ops.night_lock where lock_name = 'nightly' and run_id = :r", {"r": holder})
+    wh.execute(
+        "insert into ops.night_lock values ('nightly', :r, cast(:d as date), :at) on conflict (lock_name) do nothing",
+        {"r": run_id, "d": as_of.isoformat(), "at": datetime.now(UTC)},
+    )
+    holder = wh.scalar("select run_id from ops.night_lock where lock_name = 'nightly'")
+    return None if holder == run_id else str(holder)
+
+
+def end_turn(wh: Warehouse, run_id: str) -> None:
+    """Release the nightly lock if `run_id` holds it."""
+    wh.run_model("schema/01_ops.sql")
+    wh.execute("delete from ops.night_lock where lock_name = 'nightly' and run_id = :r", {"r": run_id})
