@@ -126,3 +126,32 @@ def test_nurture_for_a_past_night_sends_only_when_asked(wh, cfg):
         backfill.check_send_date(wh, cfg, NIGHTS[1])
     assert backfill.check_send_date(wh, cfg, NIGHTS[1], send_past=True)["latest_night"] == "2026-11-23"
     assert backfill.check_send_date(wh, cfg, NIGHTS[2])["as_of_date"] == "2026-11-23"
+
+
+def test_leadflow_backfill_command(landing, tmp_path, capsys):
+    import yaml
+
+    from leadflow.cli import main
+    from leadflow.warehouse import connect
+
+    root = Path(__file__).resolve().parents[2]
+    data = yaml.safe_load((root / "config" / "leadflow.yml").read_text())
+    data["sources"]["crm"]["path"] = str(landing / "crm")
+    data["sources"]["web"]["path"] = str(landing / "web")
+    data["mailer"]["outbox"] = str(tmp_path / "outbox")
+    config = tmp_path / "leadflow.yml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    uri = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    args = ["--config", str(config), "backfill", "--warehouse", uri]
+
+    assert main([*args, "--start", "2026-11-23", "--end", "2026-11-21"]) == 2
+    assert "--end 2026-11-21 is before --start 2026-11-23" in capsys.readouterr().err
+
+    assert main([*args, "--start", "2026-11-21", "--end", "2026-11-23"]) == 0
+    assert "ran 3 night(s) 2026-11-21 → 2026-11-23 in date order" in capsys.readouterr().out
+    assert main([*args, "--start", "2026-11-21", "--end", "2026-11-22"]) == 0
+    assert "ran the later nights again: 2026-11-23" in capsys.readouterr().out
+    with connect(uri) as wh:
+        assert backfill.nights_run(wh) == NIGHTS
+        assert wh.scalar("select count(*) from nurture.email_sends") == 0  # nothing sent unless asked
+        assert wh.scalar("select max(as_of_date) from lifecycle.lead_stages") == NIGHTS[-1]
