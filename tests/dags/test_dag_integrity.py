@@ -104,3 +104,12 @@ def test_nurture_steps_run_in_order_and_sends_fan_out_over_batches(dagbag):
     send = dag.get_task("send_emails")
     assert type(send).__name__.endswith("MappedOperator")  # one mapped task per batch
     assert send.partial_kwargs.get("retries") == 0  # never retried blindly: the ledger decides
+
+
+def test_nurture_checks_the_night_before_anything_else(dagbag):
+    """A nurture run started by a rerun or backfill of a past night skips itself unless `send_past`."""
+    dag = dagbag.dags["leadflow_nurture"]
+    check = dag.get_task("check_latest_night")
+    assert check.upstream_task_ids == set()
+    assert {t.task_id for t in dag.tasks} - {"check_latest_night"} <= check.get_flat_relative_ids(upstream=False)
+    assert dag.params["send_past"] is False
