@@ -4,7 +4,8 @@
 Runs when the nightly DAG updates the `lead_stages` asset, after it wrote the CRM fields (sales sees
 a stage before any email about it goes out). A past night (a rerun or backfill of a date before the
 latest night) plans and sends nothing unless the run's param `send_past` is true: `check_latest_night`
-skips the run and says why. Otherwise: syncs suppressions, plans the emails due
+skips the run and says why. Like the nightly runs it first waits for the warehouse's nightly lock
+(`wait_for_turn`, released by `end_turn`). Otherwise: syncs suppressions, plans the emails due
 for the as-of date (one track per stage, trigger follow-ups, owner alerts for hot leads; consent,
 suppressions and the frequency cap checked for every email), renders every planned email (a
 template error fails the run before anything is sent), then sends through the configured mailer —
@@ -22,6 +23,7 @@ import pendulum
 from airflow.sdk import Param, chain, dag, task
 
 from leadflow.assets import LEAD_STAGES
+from leadflow.turn import NightTurnSensor
 
 
 @dag(
@@ -96,9 +98,28 @@ def leadflow_nurture():
 
         return with_warehouse(ledger_report, context)
 
+    # the nightly runs' lock: never plan from stages a rerun of a past night has not brought forward yet
+    turn = NightTurnSensor(task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule")
+
+    @task(retries=2)
+    def end_turn(**context) -> None:
+        from leadflow.runtime import end_night_turn
+
+        end_night_turn(context)
+
     batches = split_batches()
     sent = send_emails.expand(batch=batches)
-    chain(check_latest_night(), sync_suppressions(), plan_sends(), validate_renders(), batches, sent, report_sends())
+    chain(
+        turn,
+        check_latest_night(),
+        sync_suppressions(),
+        plan_sends(),
+        validate_renders(),
+        batches,
+        sent,
+        report_sends(),
+        end_turn().as_teardown(setups=turn),
+    )
 
 
 leadflow_nurture()

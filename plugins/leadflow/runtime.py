@@ -89,32 +89,41 @@ def with_warehouse(step: Callable[..., T], context: Mapping[str, Any], *args: An
 _ACTIVE = ("queued", "running")
 
 
+def _holder_id(context: Mapping[str, Any]) -> str:
+    """How the lock names a run: `dag_id/run_id` (the nightly and the nurture DAG share the lock)."""
+    return f"{context['ti'].dag_id}/{context['run_id']}"
+
+
 def night_turn(context: Mapping[str, Any]) -> bool:
-    """Whether this nightly run may start (the gate sensor's poke): no run of an earlier date is
+    """Whether this run may start (the gate sensor's poke): no run of an earlier date of its DAG is
     running, and it holds the warehouse's nightly lock. Backfills start several runs at once (their
-    own `max_active_runs`, 10 by default, not the DAG's) and scheduled runs do not wait for them."""
+    own `max_active_runs`, 10 by default, not the DAG's) and scheduled runs do not wait for them; a
+    nurture run must not read stages a rerun has not brought forward yet."""
     ti = context["ti"]
     earlier = ti.get_previous_dagrun(state="running")
     if earlier is not None:
         log.info("waiting: the earlier run %s (logical date %s) is running", earlier.run_id, earlier.logical_date)
         return False
 
-    def is_gone(run_id: str) -> bool:
+    def is_gone(holder: str) -> bool:
+        dag_id, _, run_id = holder.partition("/")
         try:
-            return ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id) not in _ACTIVE
+            return ti.get_dagrun_state(dag_id=dag_id, run_id=run_id) not in _ACTIVE
         except Exception:  # no such run (another Airflow, a deleted run): nobody to wait for
             return True
 
     from leadflow.backfill import take_turn
 
-    holder = with_warehouse(lambda wh, cfg, as_of: take_turn(wh, context["run_id"], as_of, is_gone), context)
+    me = _holder_id(context)
+    holder = with_warehouse(lambda wh, cfg, as_of: take_turn(wh, me, as_of, is_gone), context)
     if holder is not None:
         log.info("waiting: run %s holds the warehouse", holder)
     return holder is None
 
 
 def end_night_turn(context: Mapping[str, Any]) -> None:
-    """Release this run's nightly lock (the teardown of the gate: runs whether the night failed or not)."""
+    """Release this run's lock (the teardown of the gate: runs whether the run failed or not)."""
     from leadflow.backfill import end_turn
 
-    with_warehouse(lambda wh, cfg, as_of: end_turn(wh, context["run_id"]), context)
+    me = _holder_id(context)
+    with_warehouse(lambda wh, cfg, as_of: end_turn(wh, me), context)

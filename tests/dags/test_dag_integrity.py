@@ -100,6 +100,7 @@ def test_nurture_steps_run_in_order_and_sends_fan_out_over_batches(dagbag):
         task = next(iter(task.downstream_list), None)
     assert order == [
         "sync_suppressions", "plan_sends", "validate_renders", "split_batches", "send_emails", "report_sends",
+        "end_turn",
     ]  # fmt: skip
     send = dag.get_task("send_emails")
     assert type(send).__name__.endswith("MappedOperator")  # one mapped task per batch
@@ -110,6 +111,8 @@ def test_nurture_checks_the_night_before_anything_else(dagbag):
     """A nurture run started by a rerun or backfill of a past night skips itself unless `send_past`."""
     dag = dagbag.dags["leadflow_nurture"]
     check = dag.get_task("check_latest_night")
-    assert check.upstream_task_ids == set()
-    assert {t.task_id for t in dag.tasks} - {"check_latest_night"} <= check.get_flat_relative_ids(upstream=False)
+    assert check.upstream_task_ids == {"wait_for_turn"}  # the nightly runs' lock, then the night
+    later = {t.task_id for t in dag.tasks} - {"check_latest_night", "wait_for_turn"}
+    assert later <= check.get_flat_relative_ids(upstream=False)
+    assert dag.get_task("wait_for_turn").is_setup and dag.get_task("end_turn").is_teardown
     assert dag.params["send_past"] is False
