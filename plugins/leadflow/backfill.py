@@ -157,7 +157,7 @@ def take_turn(wh: Warehouse, run_id: str, as_of: date, is_gone: Callable[[str], 
     """Hold the nightly lock for `run_id`: None when held (now or already), else the run holding it.
 
     A holder that `is_gone` (its run is no longer queued or running) loses the lock to `run_id`."""
-    wh.run_model("schema/01_ops.sql")
+    wh.run_model("ops/night_lock.sql")
     holder = wh.scalar("select run_id from ops.night_lock where lock_name = 'nightly'")
     if holder is not None and holder != run_id and is_gone(str(holder)):
         log.warning("nightly lock: run %s is gone; %s takes the lock over", holder, run_id)
@@ -172,5 +172,5 @@ def take_turn(wh: Warehouse, run_id: str, as_of: date, is_gone: Callable[[str], 
 
 def end_turn(wh: Warehouse, run_id: str) -> None:
     """Release the nightly lock if `run_id` holds it."""
-    wh.run_model("schema/01_ops.sql")
+    wh.run_model("ops/night_lock.sql")
     wh.execute("delete from ops.night_lock where lock_name = 'nightly' and run_id = :r", {"r": run_id})

@@ -40,12 +40,3 @@ create table if not exists ops.validation_approvals (
     approved_at timestamptz not null,
     primary key (batch_id, check_name)
 );
-
--- the nightly run that holds the warehouse (one row at most): nightly runs, scheduled, rerun or
--- backfilled, take turns (ADR 0007); its run_id is Airflow's, or `leadflow` outside Airflow
-create table if not exists ops.night_lock (
-    lock_name text primary key,
-    run_id text not null,
-    as_of_date date not null,
-    acquired_at timestamptz not null
-);
