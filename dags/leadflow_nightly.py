@@ -4,11 +4,17 @@
 Every night, for the previous local day (the *as-of date*): land CRM records and web events in
 `raw.*`, validate them (bad rows go to `ops.quarantine` with a reason), build `core.*`, score every
 lead (`scoring.lead_scores`, with reasons), advance lifecycle stages (`lifecycle.stage_transitions`),
-and write changed score, stage and reasons back to the CRM. Updating the `lead_stages` asset
-starts the nurture DAG.
+and write changed score, stage and reasons back to the CRM. Only once the CRM has them does the
+`lead_stages` asset update and start the nurture DAG: no email about a stage sales cannot see yet.
 
-Steps run one after another: the embedded DuckDB warehouse admits one writer at a time.
-Rerun one date with `make dag DAG=leadflow_nightly DATE=YYYY-MM-DD`: a rerun changes nothing.
+Steps run one after another, and runs take turns (`wait_for_turn`: no earlier-dated run running, and
+the warehouse's nightly lock, released by the `end_turn` teardown even when the run fails).
+Rerun one date with `make dag DAG=leadflow_nightly DATE=YYYY-MM-DD`: a rerun changes nothing. A rerun
+or backfill of a night before the latest one runs the later nights again (`replay_later_nights`)
+and writes the latest night's fields to the CRM (ADR 0007). Backfill with
+`airflow backfill create --dag-id leadflow_nightly --from-date … --to-date … --max-active-runs 1`
+(or `leadflow backfill --start … --end …`); `--run-backwards` is refused (the gate depends on past).
+Validation anomalies, configuration errors and guards fail their task at once, without retries.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from leadflow.assets import LEAD_STAGES
 from leadflow.config import settings
 from leadflow.crm.deadline import crm_deadline
+from leadflow.turn import NightTurnSensor
 
 CFG = settings()
 
@@ -103,23 +110,48 @@ def leadflow_nightly():
 
         return with_warehouse(pipeline.advance_stages, context)
 
-    @task(outlets=[LEAD_STAGES])
+    @task
     def validate_transitions(**context) -> dict:
         from leadflow import pipeline
-        from leadflow.runtime import as_of_date, with_warehouse
-
-        result = with_warehouse(pipeline.check_transitions, context)
-        context["outlet_events"][LEAD_STAGES].extra = {"as_of_date": as_of_date(context).isoformat()}
-        return result
-
-    @task
-    def write_back_crm(**context) -> dict:
-        from leadflow.crm.writeback import write_back
         from leadflow.runtime import with_warehouse
 
-        return with_warehouse(write_back, context)
+        return with_warehouse(pipeline.check_transitions, context)
+
+    @task
+    def replay_later_nights(**context) -> dict:
+        from leadflow.backfill import replay_later_nights
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(replay_later_nights, context)
+
+    # the asset (and so the nurture DAG) follows the CRM: an email never runs ahead of what sales sees
+    @task(outlets=[LEAD_STAGES])
+    def write_back_crm(**context) -> dict:
+        from leadflow.backfill import latest_night, write_back_latest
+        from leadflow.runtime import as_of_date, with_warehouse
+
+        result, latest = with_warehouse(
+            lambda wh, cfg, as_of: (write_back_latest(wh, cfg, as_of), latest_night(wh)), context
+        )
+        context["outlet_events"][LEAD_STAGES].extra = {
+            "as_of_date": as_of_date(context).isoformat(),
+            "latest_night": latest.isoformat() if latest else None,
+        }
+        return result
+
+    # depends_on_past: Airflow refuses `backfill create --run-backwards` for this DAG
+    turn = NightTurnSensor(
+        task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule", depends_on_past=True
+    )
+
+    @task(retries=2)
+    def end_turn(**context) -> None:
+        from leadflow.runtime import end_night_turn
+
+        end_night_turn(context)
 
     chain(
+        turn,
         create_schemas(),
         extract_crm(),
         validate_raw_crm(),
@@ -130,7 +162,9 @@ def leadflow_nightly():
         validate_scores(),
         advance_stages(),
         validate_transitions(),
+        replay_later_nights(),
         write_back_crm(),
+        end_turn().as_teardown(setups=turn),
     )
 
 

@@ -1,7 +1,11 @@
 """
 ### leadflow nurture
 
-Runs when the nightly DAG updates the `lead_stages` asset. Syncs suppressions, plans the emails due
+Runs when the nightly DAG updates the `lead_stages` asset, after it wrote the CRM fields (sales sees
+a stage before any email about it goes out). A past night (a rerun or backfill of a date before the
+latest night) plans and sends nothing unless the run's param `send_past` is true: `check_latest_night`
+skips the run and says why. Like the nightly runs it first waits for the warehouse's nightly lock
+(`wait_for_turn`, released by `end_turn`). Otherwise: syncs suppressions, plans the emails due
 for the as-of date (one track per stage, trigger follow-ups, owner alerts for hot leads; consent,
 suppressions and the frequency cap checked for every email), renders every planned email (a
 template error fails the run before anything is sent), then sends through the configured mailer —
@@ -19,6 +23,7 @@ import pendulum
 from airflow.sdk import Param, chain, dag, task
 
 from leadflow.assets import LEAD_STAGES
+from leadflow.turn import NightTurnSensor
 
 
 @dag(
@@ -28,12 +33,28 @@ from leadflow.assets import LEAD_STAGES
     catchup=False,
     max_active_runs=1,
     tags=["leadflow", "nurture", "email"],
-    params={"as_of_date": Param(None, type=["null", "string"], format="date", description="Local day planned")},
+    params={
+        "as_of_date": Param(None, type=["null", "string"], format="date", description="Local day planned"),
+        "send_past": Param(False, type="boolean", description="Plan and send even for a night before the latest"),
+    },
     default_args={"retries": 1, "retry_delay": timedelta(minutes=5), "owner": "marketing-ops"},
     doc_md=__doc__,
 )
 def leadflow_nurture():
     # Steps import leadflow's library when they run, never at parse time.
+
+    @task
+    def check_latest_night(**context) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from leadflow.backfill import PastNight, check_send_date
+        from leadflow.runtime import with_warehouse
+
+        send_past = bool((context.get("params") or {}).get("send_past"))
+        try:
+            return with_warehouse(check_send_date, context, send_past=send_past)
+        except PastNight as past:
+            raise AirflowSkipException(str(past)) from past
 
     @task
     def sync_suppressions(**context) -> dict:
@@ -77,9 +98,28 @@ def leadflow_nurture():
 
         return with_warehouse(ledger_report, context)
 
+    # the nightly runs' lock: never plan from stages a rerun of a past night has not brought forward yet
+    turn = NightTurnSensor(task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule")
+
+    @task(retries=2)
+    def end_turn(**context) -> None:
+        from leadflow.runtime import end_night_turn
+
+        end_night_turn(context)
+
     batches = split_batches()
     sent = send_emails.expand(batch=batches)
-    chain(sync_suppressions(), plan_sends(), validate_renders(), batches, sent, report_sends())
+    chain(
+        turn,
+        check_latest_night(),
+        sync_suppressions(),
+        plan_sends(),
+        validate_renders(),
+        batches,
+        sent,
+        report_sends(),
+        end_turn().as_teardown(setups=turn),
+    )
 
 
 leadflow_nurture()

@@ -63,9 +63,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         for step, outcome in result.steps.items():
             print(f"{step:<18} {outcome}")
         if args.nurture:
-            from leadflow.nurture.send import run_nurture
+            from leadflow.backfill import run_nurture  # a past night plans and sends nothing
 
             print(f"{'nurture':<18} {run_nurture(wh, cfg, args.date)}")
+    return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from leadflow.backfill import backfill
+
+    cfg = load_settings(args.config)
+    with _warehouse(args, cfg) as wh:
+        result = backfill(wh, cfg, args.start, args.end, nurture=args.nurture, send_past=args.send_past)
+    print(f"ran {len(result.nights)} night(s) {args.start} → {args.end} in date order")
+    if result.replayed:
+        print(f"ran the later nights again: {', '.join(d.isoformat() for d in result.replayed)}")
+    print(f"{'write_back':<18} {result.write_back}")
+    for night, outcome in result.nurture.items():
+        print(f"{'nurture ' + night:<18} {outcome}")
     return 0
 
 
@@ -150,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--nurture", action="store_true", help="also plan and send nurture email")
     run.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
     run.set_defaults(func=cmd_run)
+
+    back = sub.add_parser(
+        "backfill", help="run every night from --start to --end in order (then the later nights already run)"
+    )
+    back.add_argument("--start", type=date.fromisoformat, required=True, help="first as-of date (YYYY-MM-DD)")
+    back.add_argument("--end", type=date.fromisoformat, required=True, help="last as-of date, inclusive")
+    back.add_argument("--nurture", action="store_true", help="plan and send nurture email for the latest night")
+    back.add_argument(
+        "--send-past", action="store_true", help="also plan and send nurture email for every past night of the range"
+    )
+    back.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    back.set_defaults(func=cmd_backfill)
 
     summ = sub.add_parser("summary", help="leads per stage, top hot leads and their reasons, emails")
     summ.add_argument("--date", type=date.fromisoformat)

@@ -207,13 +207,18 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     params = model_params(settings, as_of, batch_id=batch_id(as_of), default_timezone=settings.timezone)
     with wh.transaction():
         full = bool(wh.scalar(wh.model_sql("staging/leads_rebuild_needed.sql")))
-        wh.run_model("staging/stg_leads.sql", params, full=full)
+        # a rerun of an earlier night: core.leads goes back to the CRM as it stood then (see ADR 0007)
+        full = full or bool(wh.scalar(_LATER_BATCHES, {"b": batch_id(as_of)}))
+        wh.run_model("staging/stg_leads.sql", params, full=full, upto=True)
     wh.run_model("staging/stg_events.sql", params)
     return {
         "leads": wh.scalar("select count(*) from core.leads"),
         "leads_rebuilt": full,
         "events_in_batch": wh.scalar("select count(*) from core.events where _batch_id = :b", {"b": batch_id(as_of)}),
     }
+
+
+_LATER_BATCHES = "select count(*) > 0 from core.leads_batches where _batch_id > :b"
 
 
 def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
@@ -322,18 +327,16 @@ class NightlyResult:
 
 
 def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult:
-    """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same)."""
-    from leadflow.crm.writeback import write_back
+    """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same).
 
-    steps: dict = {}
+    A night earlier than the latest night already run is followed by the later nights again, and the
+    CRM gets the latest night's fields: current state ends as if every night ran once, in order."""
+    from leadflow.backfill import night_steps, replay_later_nights, write_back_latest
+
     create_schemas(wh)
-    for source in ("crm", "web"):
-        steps[f"extract_{source}"] = extract(wh, settings, as_of, source)
-        steps[f"validate_{source}"] = validate_raw(wh, settings, as_of, source)
-    steps["stage_core"] = stage_core(wh, settings, as_of)
-    steps["score"] = score(wh, settings, as_of)
-    steps["check_scores"] = check_scores(wh, settings, as_of)
-    steps["advance_stages"] = advance_stages(wh, settings, as_of)
-    steps["check_transitions"] = check_transitions(wh, settings, as_of)
-    steps["write_back"] = write_back(wh, settings, as_of)
+    steps: dict = night_steps(wh, settings, as_of)
+    replayed = replay_later_nights(wh, settings, as_of)
+    if replayed["replayed"]:
+        steps["replay_later_nights"] = replayed
+    steps["write_back"] = write_back_latest(wh, settings, as_of)
     return NightlyResult(as_of, steps)

@@ -5,7 +5,11 @@
 -- yet (core.leads_batches) competes with the lead's current record, by the same order. The merge costs
 -- one night's rows, not the whole history, and gives the full result as long as no current record
 -- came from a batch not staged yet (a rerun: pipeline.stage_core checks, and rebuilds then).
+--
+-- `upto`: only the batches up to :batch_id count (the CRM as it stood that night): a rerun of an
+-- earlier night rebuilds core.leads as of that night, and the later nights merge their batches again.
 {% set full = full is defined and full %}
+{% set upto = upto is defined and upto %}
 {% set pending -%}
 pending as (
     {{ m.pending_batches('raw.crm_leads', 'core.leads_batches') }}
@@ -36,6 +40,9 @@ raw_rows as (
         )
         {%- if not full %}
         and r._batch_id in (select _batch_id from pending)
+        {%- endif %}
+        {%- if upto %}
+        and r._batch_id <= :batch_id
         {%- endif %}
 ),
 
@@ -133,7 +140,10 @@ select * from final;
 delete from core.leads_batches;
 
 insert into core.leads_batches
-{{ m.distinct_values('raw.crm_leads', '_batch_id') }};
+select b._batch_id from ({{ m.distinct_values('raw.crm_leads', '_batch_id') }}) as b
+{%- if upto %}
+where b._batch_id <= :batch_id
+{%- endif %};
 {%- else -%}
 -- the leads whose record changes (a lead whose current record won again keeps its row)
 delete from leads_staged
@@ -157,7 +167,10 @@ with
 
 {{ pending }}
 
-select _batch_id from pending;
+select _batch_id from pending
+{%- if upto %}
+where _batch_id <= :batch_id
+{%- endif %};
 {%- endif %}
 
 {{ m.analyze("core.leads") }};

@@ -49,8 +49,29 @@ def test_nightly_steps_run_in_order(dagbag):
         task = next(iter(task.downstream_list), None)
     assert order == [
         "create_schemas", "extract_crm", "validate_raw_crm", "extract_web", "validate_raw_events", "build_core",
-        "score_leads", "validate_scores", "advance_stages", "validate_transitions", "write_back_crm",
+        "score_leads", "validate_scores", "advance_stages", "validate_transitions", "replay_later_nights",
+        "write_back_crm", "end_turn",
     ]  # fmt: skip
+
+
+def test_the_nurture_asset_is_updated_after_the_crm_write_back(dagbag):
+    """Issue 26 item 5: the email follows what sales sees, so the CRM write-back updates the asset."""
+    dag = dagbag.dags["leadflow_nightly"]
+    updating = [t.task_id for t in dag.tasks if t.outlets]
+    assert updating == ["write_back_crm"]
+    assert "validate_transitions" in dag.get_task("write_back_crm").get_flat_relative_ids(upstream=True)
+
+
+def test_nightly_runs_take_turns_and_refuse_backwards_backfills(dagbag):
+    """Backfill runs ignore the DAG's max_active_runs: the gate orders them; depends_on_past on it makes
+    Airflow refuse `backfill create --run-backwards`; the lock is released by a teardown."""
+    dag = dagbag.dags["leadflow_nightly"]
+    gate, end = dag.get_task("wait_for_turn"), dag.get_task("end_turn")
+    assert gate.depends_on_past and gate.mode == "reschedule"
+    assert gate.is_setup and end.is_teardown
+    assert "create_schemas" in gate.downstream_task_ids and "wait_for_turn" in end.upstream_task_ids
+    others = {t.task_id for t in dag.tasks} - {"wait_for_turn", "end_turn"}
+    assert others <= gate.get_flat_relative_ids(upstream=False)
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -79,7 +100,19 @@ def test_nurture_steps_run_in_order_and_sends_fan_out_over_batches(dagbag):
         task = next(iter(task.downstream_list), None)
     assert order == [
         "sync_suppressions", "plan_sends", "validate_renders", "split_batches", "send_emails", "report_sends",
+        "end_turn",
     ]  # fmt: skip
     send = dag.get_task("send_emails")
     assert type(send).__name__.endswith("MappedOperator")  # one mapped task per batch
     assert send.partial_kwargs.get("retries") == 0  # never retried blindly: the ledger decides
+
+
+def test_nurture_checks_the_night_before_anything_else(dagbag):
+    """A nurture run started by a rerun or backfill of a past night skips itself unless `send_past`."""
+    dag = dagbag.dags["leadflow_nurture"]
+    check = dag.get_task("check_latest_night")
+    assert check.upstream_task_ids == {"wait_for_turn"}  # the nightly runs' lock, then the night
+    later = {t.task_id for t in dag.tasks} - {"check_latest_night", "wait_for_turn"}
+    assert later <= check.get_flat_relative_ids(upstream=False)
+    assert dag.get_task("wait_for_turn").is_setup and dag.get_task("end_turn").is_teardown
+    assert dag.params["send_past"] is False

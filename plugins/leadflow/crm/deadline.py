@@ -3,7 +3,9 @@
 Airflow 3 deadline alerts are measured from a reference; ours is the run's logical date, which for
 the nightly `CronTriggerTimetable` is the scheduled local start (02:00). The interval is the time
 from that start to the deadline, so 02:00 → 07:00 gives 5 hours. A run that succeeds in time
-removes its deadline; a failed or still running one is alerted at the deadline.
+removes its deadline; a failed or still running one is alerted at the deadline. Backfill runs, runs
+of a past night (`as_of_date` before the night the deadline is for) and runs queued after their
+deadline are not alerted: the callback logs why at info instead (issue 26).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import html
 import logging
 import os
 import re
-from datetime import time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from leadflow.crm.config import CrmDeadlineConfig
@@ -86,6 +88,38 @@ def deadline_message(context: dict[str, Any] | None, deadline: str, timezone: st
     )
 
 
+def missed_for_tonight(run: dict[str, Any], deadline: str, timezone: str) -> str | None:
+    """Why a missed deadline is no alert for `run` (a backfill, a past night, a run queued after its
+    deadline: nobody expects those fields by tonight's deadline), else None."""
+    from zoneinfo import ZoneInfo
+
+    if run.get("run_type") == "backfill":
+        return "a backfill run"
+    logical = _instant(run.get("logical_date"))
+    if logical is None:
+        return None
+    tz = ZoneInfo(timezone)
+    hour, minute = (int(part) for part in deadline.split(":"))
+    local = logical.astimezone(tz)
+    due = datetime.combine(local.date(), time(hour, minute), tzinfo=tz)
+    if due <= local:
+        due += timedelta(days=1)
+    queued = _instant(run.get("queued_at"))
+    if queued is not None and queued >= due:
+        return f"queued at {queued.isoformat()}, after its deadline {due.isoformat()}"
+    given = ((run.get("conf") or {}).get("as_of_date")) or None
+    if given and date.fromisoformat(str(given)) < due.date() - timedelta(days=1):
+        return f"a past night ({given})"
+    return None
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def alert_crm_deadline_missed(
     context: dict[str, Any] | None = None,
     *,
@@ -93,7 +127,12 @@ def alert_crm_deadline_missed(
     timezone: str = "Asia/Tokyo",
     emails: list[str] | tuple[str, ...] = (),
 ) -> None:
-    """Deadline callback (run by Airflow's executor): log an error and email the data engineers."""
+    """Deadline callback (run by Airflow's executor): log an error and email the data engineers, unless
+    the run is a backfill or a past night (logged at info: those have no deadline tonight)."""
+    why_not = missed_for_tonight((context or {}).get("dag_run") or {}, deadline, timezone)
+    if why_not:
+        log.info("no CRM deadline alert for %s: %s", ((context or {}).get("dag_run") or {}).get("dag_run_id"), why_not)
+        return
     message = deadline_message(context, deadline, timezone)
     log.error(message)
     if emails:
