@@ -1,5 +1,5 @@
 -- nurture.email_sends: one owner alert per lead per hand-raise (_intake_alerts: send_key, lead_id), planned to
--- go out at once (send_at null) to the lead's owner; a key already in the ledger (an earlier run) adds nothing.
+-- go out at once (send_at null) to the owner of the lead; a key already in the ledger (an earlier run) adds nothing.
 insert into nurture.email_sends (
     send_key, lead_id, as_of_date, track, step, enrolled_on, template, kind, locale, to_email, status, send_at,
     planned_at

@@ -1,5 +1,5 @@
--- nurture.email_sends: what SendGrid's events say became of sends (_intake_outcomes: send_key, status, error).
--- `sent` only settles an `unknown` send (the API call's outcome was lost); `bounced` and `failed` settle a send
+-- nurture.email_sends: what the SendGrid events say became of sends (_intake_outcomes: send_key, status, error).
+-- `sent` only settles an `unknown` send (the outcome of the API call was lost); `bounced` and `failed` settle a send
 -- we took as sent or unknown. Nothing is ever planned or resent here.
 update nurture.email_sends
 set

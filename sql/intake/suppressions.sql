@@ -1,5 +1,5 @@
 -- nurture.suppressions: the addresses of _intake_suppress (unsubscribes, bounces, blocks, spam reports, group
--- unsubscribes applied by leadflow_intake), each once; a group resubscribe (action 'resubscribe') removes the
+-- unsubscribes applied by leadflow_intake), each once; a group resubscribe (action resubscribe) removes the
 -- group unsubscribe it reverses, and nothing else.
 delete from nurture.suppressions
 where

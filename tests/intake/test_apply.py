@@ -400,3 +400,40 @@ def test_alert_keys_are_valid_ledger_keys_without_personal_data():
 @pytest.fixture(autouse=True)
 def _no_real_mail(monkeypatch):
     monkeypatch.delenv("AIRFLOW_VAR_LEADFLOW_SENDING_ENABLED", raising=False)
+
+
+def test_an_opt_out_reaches_the_crm_at_the_next_write_back_and_nothing_else_changes(wh, settings):
+    from leadflow.crm.writeback import write_back
+
+    add_leads(wh, {"crm_id": "W1"}, {"crm_id": "W2"})
+    common = {"as_of_date": TODAY, "fit_score": 10.0, "engagement_score": 0.0, "total_score": 10.0, "fit_grade": "C"}
+    scores = pd.DataFrame(
+        [
+            {
+                "lead_id": lead_id(c),
+                **common,
+                "score_change_7d": None,
+                "heating_up": False,
+                "hand_raiser": False,
+                "last_activity_date": None,
+                "top_reasons": "r",
+                "rules_version": "t",
+            }
+            for c in ("W1", "W2")
+        ]
+    ).astype(object)
+    wh.load_df("scoring.lead_scores", scores.where(scores.notna(), None))
+    stages = [
+        {"lead_id": lead_id(c), "stage": "cold", "entered_on": TODAY, "as_of_date": TODAY, "reason": "t"}
+        for c in ("W1", "W2")
+    ]
+    wh.load_df("lifecycle.lead_stages", pd.DataFrame(stages).assign(rules_version="t"))
+    assert write_back(wh, settings, TODAY)["written"] == 2
+    fields = "select crm_id, lead_email_opt_out from crm.lead_fields order by crm_id"
+    assert wh.fetchall(fields) == [("W1", False), ("W2", False)]
+
+    load_records(wh, [unsubscribe("W1")])
+    apply_inbox(wh, settings, now=NOW)
+    assert write_back(wh, settings, TODAY)["written"] == 1  # only the lead that opted out
+    assert wh.fetchall(fields) == [("W1", True), ("W2", False)]
+    assert write_back(wh, settings, TODAY)["written"] == 0
