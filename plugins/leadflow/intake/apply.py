@@ -626,4 +626,10 @@ def load_inbox(wh: Warehouse, settings: Settings, as_of: date | None = None) -> 
     from leadflow.pipeline import create_schemas
 
     create_schemas(wh)
-    return load_segments(wh, settings.path(INBOX_DIR))
+    return load_segments(wh, inbox_dir(settings))
+
+
+def inbox_dir(settings: Settings) -> Path:
+    """Where `leadflow serve` keeps its segments: `intake.inbox_path` when configured, else data/inbox."""
+    intake = getattr(settings, "intake", None)  # the serve branch adds the `intake` config section
+    return settings.path(getattr(intake, "inbox_path", None) or INBOX_DIR)
