@@ -437,3 +437,54 @@ def test_an_opt_out_reaches_the_crm_at_the_next_write_back_and_nothing_else_chan
     assert write_back(wh, settings, TODAY)["written"] == 1  # only the lead that opted out
     assert wh.fetchall(fields) == [("W1", True), ("W2", False)]
     assert write_back(wh, settings, TODAY)["written"] == 0
+
+
+@pytest.fixture
+def slack_webhook(monkeypatch):
+    """A local Slack incoming-webhook endpoint (real HTTP) behind the Airflow connection `leadflow_slack`."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 — http.server's name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/test"
+    monkeypatch.setenv("AIRFLOW_CONN_LEADFLOW_SLACK", json.dumps({"conn_type": "slackwebhook", "password": url}))
+    yield received
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_hand_raise_is_posted_to_slack_once_where_slack_is_configured(wh, settings, slack_webhook):
+    add_leads(wh, {"crm_id": "K1", "owner_email": "owner@leadflow.example", "company": "株式会社スラック"})
+    load_records(wh, [web_event("k-demo", "K1", "demo_request")])
+    apply_inbox(wh, settings, now=NOW)
+    assert send_owner_alerts(wh, settings)["slack"] == 1
+    assert send_owner_alerts(wh, settings) == {"alerts": 0}  # nothing planned: nothing posted again
+    (message,) = slack_webhook
+    assert (
+        "株式会社スラック" in message["text"]
+        and "K1" in message["text"]
+        and "owner@leadflow.example" in message["text"]
+    )
+
+
+def test_without_a_slack_connection_the_email_alert_goes_alone(wh, settings, monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_LEADFLOW_SLACK", raising=False)
+    add_leads(wh, {"crm_id": "K2"})
+    load_records(wh, [web_event("k2-form", "K2", "contact_form")])
+    apply_inbox(wh, settings, now=NOW)
+    result = send_owner_alerts(wh, settings)
+    assert (result["sent"], result["slack"]) == (1, 0)

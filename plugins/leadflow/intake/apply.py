@@ -41,9 +41,9 @@ QUARANTINE_SOURCE = "intake"
 VALIDATION = "intake_inbox"
 
 HAND_RAISERS = ("contact_form", "quote_request", "demo_request")
-ALERT_MARK = (
-    ":owner_alert:intake:"  # in the send key of every alert the intake plans (plan_sends.sql skips those leads)
-)
+# in the send key of every alert the intake plans (plan_sends.sql skips the nightly alert of those leads)
+ALERT_MARK = ":owner_alert:intake:"
+SLACK_CONN_ID = "leadflow_slack"  # an Airflow Slack incoming-webhook connection; absent: no Slack posts
 
 # SendGrid event webhook event types (https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event)
 DELIVERY_EVENTS = ("processed", "delivered", "deferred", "dropped", "bounce")
@@ -617,7 +617,46 @@ def send_owner_alerts(wh: Warehouse, settings: Settings, as_of: date | None = No
     if not keys:
         return {"alerts": 0}
     counts = send_planned(wh, settings, as_of, mailer, keys=keys, read_variable=mailer is None)
-    return {"alerts": len(keys), **counts}
+    sent = wh.fetch_df(wh.model_sql("intake/sent_alerts.sql"), {"keys": keys})
+    return {"alerts": len(keys), **counts, "slack": post_to_slack(sent.to_dict("records"))}
+
+
+def slack_text(alert: Mapping[str, Any]) -> str:
+    """The Slack line for one sent hand-raise alert: what, who (company and CRM id), whose lead."""
+    company = alert.get("company") or "(company not recorded)"
+    return (
+        f":raising_hand: Hand-raise on {alert['as_of_date']}: {company} (CRM {alert['crm_id']}). "
+        f"Owner {alert['owner_email']}: please call within 5 minutes."
+    )
+
+
+def post_to_slack(alerts: Sequence[Mapping[str, Any]], conn_id: str = SLACK_CONN_ID) -> int:
+    """Post each sent alert to Slack through Airflow's Slack provider, where connection `conn_id` (an
+    incoming webhook) is configured; without it, nothing. Slack is a second channel: a failed post is
+    logged, never retried (the email, in the ledger, is the alert of record)."""
+    if not alerts or not _has_connection(conn_id):
+        return 0
+    from airflow.providers.slack.hooks.slack_webhook import SlackWebhookHook
+
+    hook = SlackWebhookHook(slack_webhook_conn_id=conn_id)
+    posted = 0
+    for alert in alerts:
+        try:
+            hook.send(text=slack_text(alert))
+            posted += 1
+        except Exception as exc:  # noqa: BLE001 — any Slack failure leaves the email alert standing
+            log.warning("Slack post of an owner alert failed (%s): the email alert was sent", type(exc).__name__)
+    return posted
+
+
+def _has_connection(conn_id: str) -> bool:
+    try:
+        from airflow.sdk import BaseHook
+
+        BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 — not configured (or no Airflow here): no Slack
+        return False
+    return True
 
 
 def load_inbox(wh: Warehouse, settings: Settings, as_of: date | None = None) -> dict:
