@@ -7,7 +7,6 @@ import email
 import email.policy
 import json
 from datetime import UTC, date, datetime, timedelta
-from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
@@ -374,11 +373,12 @@ def test_one_click_unsubscribe_of_a_nurtured_lead_stops_its_email(wh, settings):
     outbox = settings.path(settings.mailer.outbox)
     written = {p.stem: p.read_bytes() for p in outbox.glob("*.eml")}
     p1_key = next(k for k in written if k.startswith(lead_id("P1")))
-    # the one-click link the email carries (List-Unsubscribe) names the lead: the service turns its POST
-    # into this inbox record
+    # the email carries a one-click link (List-Unsubscribe); the service resolves its POST to the lead of
+    # the email (its send key names the ledger row) and writes this inbox record
     message = email.message_from_bytes(written[p1_key], policy=email.policy.default)
-    link = str(message["List-Unsubscribe"]).strip().strip("<>")
-    lid = parse_qs(urlsplit(link).query)["lid"][0]
+    assert str(message["List-Unsubscribe"]).strip().startswith("<http")
+    send_key = str(message["X-Leadflow-Send-Key"]).strip()
+    lid = wh.scalar("select lead_id from nurture.email_sends where send_key = :k", {"k": send_key})
     assert lid == lead_id("P1")
     load_records(wh, [InboxRecord("unsubscribe", lid, {"lead_id": lid, "method": "one_click", "source": "test"})])
     apply_inbox(wh, settings)
