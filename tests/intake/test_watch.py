@@ -61,3 +61,27 @@ def test_redis_down_keeps_the_watcher_retrying_until_it_is_back(monkeypatch):
 
     event = asyncio.run(_fire(trigger, client, redis_comes_back))
     assert event.payload == {"channel": trigger.channel}
+
+
+def test_the_watcher_keeps_listening_after_it_fired(monkeypatch):
+    """The triggerer iterates a watcher's events: it must fire again on the next notice, not stop."""
+    client = _redis_or_skip()
+    monkeypatch.setenv("LEADFLOW_REDIS_URL", REDIS_URL)
+    trigger = InboxNotifyTrigger(channel=f"leadflow.intake.test-{uuid.uuid4().hex[:8]}")
+
+    async def two_events():
+        events = trigger.run()
+        fired = []
+        for _ in range(2):
+            pending = asyncio.ensure_future(events.__anext__())
+            for _ in range(2000):  # until the subscription is in place (a condition, not a timing)
+                if dict(client.pubsub_numsub(trigger.channel)).get(trigger.channel.encode(), 0):
+                    break
+                await asyncio.sleep(0.005)
+            client.publish(trigger.channel, "1")
+            client.publish(trigger.channel, "2")  # a burst: coalesced into one event
+            fired.append(await asyncio.wait_for(pending, timeout=30))
+        await events.aclose()
+        return fired
+
+    assert [e.payload for e in asyncio.run(two_events())] == [{"channel": trigger.channel}] * 2

@@ -22,7 +22,7 @@ def redis_url() -> str:
 
 
 class InboxNotifyTrigger(BaseEventTrigger):
-    """Fires once a message arrives on the Redis pub/sub `channel` (the intake's "something was written").
+    """Fires whenever messages arrive on the Redis pub/sub `channel` (the intake's "something was written").
 
     The URL is read in the triggerer from `LEADFLOW_REDIS_URL` (never stored in the serialized trigger, as it
     may carry a password). It blocks on the subscription rather than polling, so a run starts within a second
@@ -48,9 +48,16 @@ class InboxNotifyTrigger(BaseEventTrigger):
                 await pubsub.subscribe(self.channel)
                 while True:
                     message = await pubsub.get_message(timeout=30.0)
-                    if message is not None and message.get("type") == "message":
-                        yield TriggerEvent({"channel": self.channel})
-                        return
+                    if message is None or message.get("type") != "message":
+                        continue
+                    # a burst (one notice per accepted request) wakes the DAG once: drop what is queued
+                    while await pubsub.get_message(timeout=0.0) is not None:
+                        pass
+                    # The trigger keeps running after an event: the triggerer turns each event into an
+                    # asset event and keeps iterating. A trigger that returned would be restarted only
+                    # when the triggerer next reloads its triggers, missing notices meanwhile (measured:
+                    # minutes, so the schedule did the work).
+                    yield TriggerEvent({"channel": self.channel})
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
                 self.log.warning("Redis at %s unreachable (%s): retrying", _safe(redis_url()), type(exc).__name__)
                 await asyncio.sleep(RECONNECT_SECONDS)
