@@ -24,6 +24,7 @@ import hmac
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=20.0, help="seconds between two demo requests")
     parser.add_argument("--no-watcher", action="store_true", help="no triggerer: the schedule alone")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the last alert")
+    parser.add_argument("--logs", type=Path, help="copy every process's log here at the end")
     args = parser.parse_args()
 
     import psycopg
@@ -242,6 +244,8 @@ def main() -> None:
             for proc in procs.values():
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGTERM)
+            if args.logs:
+                shutil.copytree(logs, args.logs, dirs_exist_ok=True)
             for proc in procs.values():
                 try:
                     proc.wait(timeout=30)

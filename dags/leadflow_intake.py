@@ -43,28 +43,26 @@ INTAKE_INBOX = intake_inbox()
     doc_md=__doc__,
 )
 def leadflow_intake():
-    # Steps import leadflow's library when they run, never at parse time.
+    # Steps import leadflow's library when they run, never at parse time. They take no as-of date: an
+    # asset-triggered run has no logical date or data interval (leadflow.runtime.as_of_date needs one).
 
     @task
     def load_inbox(**context) -> dict:
-        from leadflow.intake.apply import load_inbox
-        from leadflow.runtime import with_warehouse
+        from leadflow.intake.apply import load_inbox, run_step
 
-        return with_warehouse(load_inbox, context)
+        return run_step(load_inbox)
 
     @task
     def apply_inbox(**context) -> dict:
-        from leadflow.intake.apply import apply_inbox
-        from leadflow.runtime import with_warehouse
+        from leadflow.intake.apply import apply_inbox, run_step
 
-        return with_warehouse(apply_inbox, context, run=context["run_id"])
+        return run_step(apply_inbox, run=context["run_id"])
 
     @task
     def alert_owners(**context) -> dict:
-        from leadflow.intake.apply import send_owner_alerts
-        from leadflow.runtime import with_warehouse
+        from leadflow.intake.apply import run_step, send_owner_alerts
 
-        return with_warehouse(send_owner_alerts, context)
+        return run_step(send_owner_alerts)
 
     chain(load_inbox(), apply_inbox(), alert_owners())
 

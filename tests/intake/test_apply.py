@@ -488,3 +488,35 @@ def test_without_a_slack_connection_the_email_alert_goes_alone(wh, settings, mon
     apply_inbox(wh, settings, now=NOW)
     result = send_owner_alerts(wh, settings)
     assert (result["sent"], result["slack"]) == (1, 0)
+
+
+def test_the_dag_tasks_run_in_an_asset_triggered_run(tmp_path, monkeypatch):
+    """A run the Redis watcher starts has no logical date or data interval: every task must still run."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from leadflow.config import settings as cached_settings
+    from tests.conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "config" / "leadflow.yml").read_text())
+    config["home"] = str(tmp_path)
+    for key, default in (("sequences", "config/sequences.yml"), ("templates", "email_templates")):
+        config[key] = str(ROOT / config.get(key, default))
+    (tmp_path / "leadflow.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    monkeypatch.setenv("LEADFLOW_CONFIG", str(tmp_path / "leadflow.yml"))
+    db = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_LEADFLOW_WAREHOUSE", json.dumps({"conn_type": "duckdb", "host": str(db)}))
+    cached_settings.cache_clear()
+    try:
+        dag = DagBag(dag_folder=str(ROOT / "dags" / "leadflow_intake.py")).dags["leadflow_intake"]
+        context = {
+            "run_id": "asset_triggered__2026-11-18T03:00:00+00:00_test",
+            "logical_date": None,
+            "data_interval_end": None,
+            "triggering_asset_events": {"intake_inbox": []},
+            "params": {},
+        }
+        results = [dag.get_task(t).python_callable(**context) for t in ("load_inbox", "apply_inbox", "alert_owners")]
+    finally:
+        cached_settings.cache_clear()
+    assert results == [{"segments": 0, "lines": 0, "new": 0, "skipped": 0}, {"pending": 0}, {"alerts": 0}]

@@ -672,3 +672,20 @@ def inbox_dir(settings: Settings) -> Path:
     """Where `leadflow serve` keeps its segments: `intake.inbox_path` when configured, else data/inbox."""
     intake = getattr(settings, "intake", None)  # the serve branch adds the `intake` config section
     return settings.path(getattr(intake, "inbox_path", None) or INBOX_DIR)
+
+
+def run_step(step: Any, **kwargs: Any) -> Any:
+    """Run an intake step `step(wh, settings, None, **kwargs)` on a warehouse connection opened for it alone.
+
+    Unlike `leadflow.runtime.with_warehouse`, no as-of date is derived from the run: an asset-triggered
+    run (the Redis watcher's) has no logical date or data interval, and the intake works on "now".
+    """
+    from leadflow.config import settings
+    from leadflow.warehouse import open_warehouse
+
+    cfg = settings()
+    wh = open_warehouse(cfg.warehouse_conn_id)
+    try:
+        return step(wh, cfg, None, **kwargs)
+    finally:
+        wh.close()
