@@ -8,7 +8,13 @@ desired as (
         s.fit_grade as lead_fit_grade,
         st.stage as lead_stage,
         s.top_reasons as lead_score_reasons,
-        s.heating_up as lead_heating_up
+        s.heating_up as lead_heating_up,
+        -- the lead opted out by email (unsubscribe, group unsubscribe or spam report, from SendGrid or leadflow serve)
+        exists (
+            select 1
+            from nurture.suppressions as x
+            where x.email = l.email and x.kind in ('unsubscribe', 'group_unsubscribe', 'spam_report')
+        ) as lead_email_opt_out
     from core.leads as l
     inner join scoring.lead_scores as s
         on l.lead_id = s.lead_id and s.as_of_date = cast(:as_of_date as date)
@@ -24,7 +30,9 @@ hashed as (
             lead_fit_grade,
             lead_stage,
             lead_score_reasons,
-            cast(lead_heating_up as varchar)
+            cast(lead_heating_up as varchar),
+            -- only an opt-out enters the hash (concat_ws skips nulls): the hash of every other lead stays as it was
+            case when lead_email_opt_out then 'email_opt_out' end
         )) as fields_hash
     from desired
 ),

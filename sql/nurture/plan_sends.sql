@@ -181,6 +181,19 @@ owner_alerts as (
         and s.entered_on <= cast(:as_of_date as date)
         and s.entered_on > {{ m.add_days('cast(:as_of_date as date)', '-:lookback_days') }}
         and l.owner_email is not null
+        -- leadflow_intake already alerted the owner when this lead raised its hand (an owner alert the intake
+        -- planned within the lookback up to the day the lead entered hot): that hand-raise is not alerted twice
+        and not exists (
+            select 1
+            from ledger as g
+            where
+                g.lead_id = s.lead_id
+                and g.track = 'owner_alert'
+                and g.send_key like '%:owner_alert:intake:%'
+                and g.status not in ('cancelled', 'failed')
+                and g.as_of_date <= s.entered_on
+                and g.as_of_date > {{ m.add_days('s.entered_on', '-:lookback_days') }}
+        )
 ),
 
 final as (

@@ -17,3 +17,18 @@ create table if not exists ops.inbox_segments (
     bytes_loaded bigint not null,
     loaded_at timestamptz not null
 );
+
+-- leadflow_intake (applying the inbox): what became of each record (applied, quarantined, ignored)
+alter table ops.inbox add column if not exists outcome text;
+
+-- the events leadflow_intake wrote into core.events (SendGrid opens and clicks, pushed web events): the
+-- nightly staging of their batch keeps them (stg_events.sql), so a rerun of that night loses none
+create table if not exists ops.inbox_events (
+    event_id text primary key,
+    kind text not null,
+    dedupe_key text not null,
+    _batch_id text not null
+);
+
+-- the demo CRM's opt-out field (written back with the scores: an unsubscribe reaches the CRM at the next write-back)
+alter table crm.lead_fields add column if not exists lead_email_opt_out boolean;

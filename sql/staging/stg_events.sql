@@ -1,6 +1,10 @@
 -- core.events: one row per event of batch :batch_id, resolved to a lead by crm_id, else by email. An
 -- event stamped after the as-of day is held (ops.held_events) and staged by the night of its own day.
-delete from core.events where _batch_id = :batch_id;
+-- (the events leadflow_intake applied into this batch, listed in ops.inbox_events, stay: no file holds them)
+delete from core.events
+where
+    _batch_id = :batch_id
+    and not exists (select 1 from ops.inbox_events as i where i.event_id = core.events.event_id);
 
 {% if dialect == 'postgres' -%}
 -- hash joins are right for a whole batch against every lead (with an anti-join against core.events in

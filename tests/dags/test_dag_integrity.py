@@ -20,10 +20,10 @@ def dagbag():
 
 def test_every_dag_file_imports(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"leadflow_nightly", "leadflow_nurture"}
+    assert set(dagbag.dag_ids) == {"leadflow_nightly", "leadflow_nurture", "leadflow_intake"}
 
 
-@pytest.mark.parametrize("dag_id", ["leadflow_nightly", "leadflow_nurture"])
+@pytest.mark.parametrize("dag_id", ["leadflow_nightly", "leadflow_nurture", "leadflow_intake"])
 def test_dag_is_documented_tagged_and_retried(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.doc_md and len(dag.doc_md) > 100
@@ -116,3 +116,24 @@ def test_nurture_checks_the_night_before_anything_else(dagbag):
     assert later <= check.get_flat_relative_ids(upstream=False)
     assert dag.get_task("wait_for_turn").is_setup and dag.get_task("end_turn").is_teardown
     assert dag.params["send_past"] is False
+
+def test_intake_runs_every_5_minutes_or_when_the_redis_watcher_fires(dagbag):
+    from airflow.triggers.base import BaseEventTrigger
+
+    from leadflow.assets import intake_inbox
+    from leadflow.intake.watch import InboxNotifyTrigger
+
+    dag = dagbag.dags["leadflow_intake"]
+    assert type(dag.timetable).__name__ == "AssetOrTimeSchedule"
+    assert dag.timetable.timetable._expression == "*/5 * * * *"  # the safety net when Redis is down
+    assert "intake_inbox" in str(dag.timetable.asset_condition)
+    (watcher,) = intake_inbox().watchers
+    assert isinstance(watcher.trigger, BaseEventTrigger)
+    # the URL (it may carry a password) is read in the triggerer, never serialized with the trigger
+    assert watcher.trigger.serialize() == ("leadflow.intake.watch.InboxNotifyTrigger", {"channel": "leadflow.intake"})
+    assert isinstance(watcher.trigger, InboxNotifyTrigger)
+    order, task = [], dag.get_task("load_inbox")
+    while task is not None:
+        order.append(task.task_id)
+        task = next(iter(task.downstream_list), None)
+    assert order == ["load_inbox", "apply_inbox", "alert_owners"]

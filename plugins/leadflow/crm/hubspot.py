@@ -443,7 +443,7 @@ def property_value(field: str, value: Any) -> str:
     """A write-back value as HubSpot takes it: text; booleans true/false; empty clears the property."""
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return ""
-    if isinstance(value, bool) or field == "lead_heating_up":
+    if isinstance(value, bool) or field in ("lead_heating_up", "lead_email_opt_out"):
         return "true" if bool(value) else "false"
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -17,7 +17,7 @@ import pandas as pd
 from leadflow.config import Settings
 from leadflow.warehouse import Warehouse, connect, open_warehouse
 
-FIELDS = ("lead_score", "lead_fit_grade", "lead_stage", "lead_score_reasons", "lead_heating_up")
+FIELDS = ("lead_score", "lead_fit_grade", "lead_stage", "lead_score_reasons", "lead_heating_up", "lead_email_opt_out")
 """The fields compared between runs (their hash decides what changed)."""
 WRITE_BACK_FIELDS = (*FIELDS, "lead_scored_at")
 """The fields a sink writes: the compared ones and when they were scored (the as-of day's end)."""
@@ -59,6 +59,7 @@ _CHANGE_COLUMNS = {
     "lead_stage": "text",
     "lead_score_reasons": "text",
     "lead_heating_up": "boolean",
+    "lead_email_opt_out": "boolean",
     "fields_hash": "text",
 }
 

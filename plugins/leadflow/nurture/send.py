@@ -6,7 +6,7 @@ import logging
 import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -361,8 +361,9 @@ def send_planned(
     sleep: Callable[[float], None] = time.sleep,
     claim_timeout: timedelta = CLAIM_TIMEOUT,
     now: datetime | None = None,
+    keys: Collection[str] | None = None,
 ) -> dict:
-    """Deliver the planned emails (of one `batch` when given) that may go out now.
+    """Deliver the planned emails (of one `batch`, or only those of `keys`, when given) that may go out now.
 
     Each email goes out in its recipient's send window (`window_send_at`, seen at `now`, default the
     clock): a slot that has passed outside business hours (a late night, a rerun) moves to the next
@@ -382,6 +383,8 @@ def send_planned(
     rows = planned_rows(wh)
     if batch is not None:
         rows = rows[[_batch_of(k, batch["of"]) == batch["index"] for k in rows["send_key"]]]
+    if keys is not None:  # leadflow_intake's hand-raise alerts: those alone, not the night's planned emails
+        rows = rows[rows["send_key"].isin(list(keys))]
     counts["planned"] = len(rows)
     if off:
         log.warning("sending is switched off (%s): %d planned emails stay planned", off, len(rows))
