@@ -117,6 +117,7 @@ def test_nurture_checks_the_night_before_anything_else(dagbag):
     assert dag.get_task("wait_for_turn").is_setup and dag.get_task("end_turn").is_teardown
     assert dag.params["send_past"] is False
 
+
 def test_intake_runs_every_5_minutes_or_when_the_redis_watcher_fires(dagbag):
     from airflow.triggers.base import BaseEventTrigger
 
