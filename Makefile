@@ -74,11 +74,11 @@ lint: venv
 # issue 8's matrix: 100k and 1M leads x 20 and 50 events/lead, both backends, 10k and 100k emails (hours, ~70 GB
 # of generated files under $TMPDIR); at 1M PostgreSQL starts from DuckDB's first night (--pg-seed copy)
 bench: airflow-init
-	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20,50 --repeat 3 --emails 10000,100000 --out BENCHMARKS.md
-	$(BIN)/leadflow bench --leads 1000000 --events-per-lead 20,50 --pg-seed copy --repeat 3 --emails 0 --out BENCHMARKS.md
+	$(BIN)/python -m benchmarks.bench --leads 100000 --events-per-lead 20,50 --repeat 3 --emails 10000,100000 --out BENCHMARKS.md
+	$(BIN)/python -m benchmarks.bench --leads 1000000 --events-per-lead 20,50 --pg-seed copy --repeat 3 --emails 0 --out BENCHMARKS.md
 
 bench-quick: airflow-init
-	$(BIN)/leadflow bench --leads 100000 --events-per-lead 20 --repeat 1 --emails 10000 --out BENCHMARKS.md
+	$(BIN)/python -m benchmarks.bench --leads 100000 --events-per-lead 20 --repeat 1 --emails 10000 --out BENCHMARKS.md
 
 lock:
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt

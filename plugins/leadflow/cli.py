@@ -30,7 +30,7 @@ def _warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from leadflow.sources.generate import generate
+    from leadflow.demo.generate import generate
 
     summary = generate(
         Path(args.out),
@@ -197,7 +197,6 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--warehouse", help="PostgreSQL URI for ops.inbox (default: the file inbox on DuckDB)")
     srv.set_defaults(func=cmd_serve)
 
-    from leadflow.bench import add_bench_parser
     from leadflow.nurture.cli import add_nurture_parser
     from leadflow.simulate import add_rescore_parser, add_simulate_parser
     from leadflow.validation.cli import add_validation_parser
@@ -206,7 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_validation_parser(sub)
     add_simulate_parser(sub)
     add_rescore_parser(sub)
-    add_bench_parser(sub)
     return parser
 
 

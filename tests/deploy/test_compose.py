@@ -115,8 +115,8 @@ def test_the_intake_runs_leadflow_serve_with_only_its_own_secrets():
 def test_the_sendgrid_stand_in_is_the_projects_own_server_from_the_image():
     spec = COMPOSE["services"]["sendgrid-mock"]
     assert spec["build"] == "." and spec["image"] == COMPOSE["services"]["airflow-worker"]["image"]
-    assert spec["entrypoint"][-3:] == ["python", "-m", "leadflow.devtools.sendgrid_server"]
-    assert (ROOT / "plugins" / "leadflow" / "devtools" / "sendgrid_server.py").is_file()  # COPY plugins ships it
+    assert spec["entrypoint"][-3:] == ["python", "-m", "leadflow.demo.sendgrid_server"]
+    assert (ROOT / "plugins" / "leadflow" / "demo" / "sendgrid_server.py").is_file()  # COPY plugins ships it
     assert "3000:3000" in spec["ports"] and "healthcheck" in spec
     assert spec["environment"]["SENDGRID_EVENT_WEBHOOK_URL"].endswith("http://leadflow-intake:8090/sendgrid/events}")
     worker_env = COMPOSE["services"]["airflow-worker"]["environment"]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leadflow.sources.generate import generate
+from leadflow.demo.generate import generate
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

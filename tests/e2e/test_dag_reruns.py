@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from leadflow.sources.generate import generate
+from leadflow.demo.generate import generate
 from leadflow.warehouse import connect
 from tests.e2e.test_dag_runs import AIRFLOW, ROOT, airflow_env, airflow_home, write_config  # noqa: F401
 from tests.e2e.test_reruns import NIGHTS, daily_crm_exports, state

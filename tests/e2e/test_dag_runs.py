@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from leadflow.config import load_settings
+from leadflow.demo.generate import generate
 from leadflow.pipeline import run_nightly, stage_counts
-from leadflow.sources.generate import generate
 from leadflow.warehouse import connect
 from tests.fixtures.sendgrid_server import SendGridServer
 

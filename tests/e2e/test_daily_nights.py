@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from leadflow.config import Settings
+from leadflow.demo.generate import GenerationSummary, generate
 from leadflow.pipeline import run_nightly
 from leadflow.sources.files import file_date
-from leadflow.sources.generate import GenerationSummary, generate
 
 END = date(2026, 11, 22)
 DAYS = 12

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from leadflow.config import Settings
+from leadflow.demo.generate import generate
 from leadflow.pipeline import run_nightly
 from leadflow.sources.files import file_date
-from leadflow.sources.generate import generate
 
 END = date(2026, 11, 22)
 NIGHT = END - timedelta(days=1)  # the night whose file carries the early event

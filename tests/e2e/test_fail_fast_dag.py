@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from leadflow.sources.generate import generate
+from leadflow.demo.generate import generate
 from tests.e2e.test_dag_runs import AIRFLOW, ROOT, airflow_env, airflow_home, write_config  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow_home")]

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
+from leadflow.demo.generate import generate
 from leadflow.pipeline import run_nightly, stage_counts
 from leadflow.sources.files import SchemaDriftError
-from leadflow.sources.generate import generate
 from leadflow.validation.gx import ValidationFailed
 
 AS_OF = date(2026, 11, 22)

@@ -121,7 +121,7 @@ def test_without_a_verification_key_events_are_refused_for_a_retry(start_service
 
 
 def test_the_local_sendgrid_server_posts_signed_events_the_intake_accepts(start_service, inbox_backend, signer):
-    from leadflow.devtools.sendgrid_server import SendGridServer
+    from leadflow.demo.sendgrid_server import SendGridServer
     from leadflow.nurture.mailer import SendGridMailer
     from tests.intake.serve_process import inbox_rows
     from tests.unit.test_mailer import mailer_config, outgoing

@@ -1,4 +1,4 @@
-"""`leadflow bench` at a tiny scale: every step runs in its own subprocess and lands in the report."""
+"""`python -m benchmarks.bench` at a tiny scale: every step runs in its own subprocess and lands in the report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.cli import main
+from benchmarks.bench import main
 
 pytestmark = pytest.mark.slow  # every step is a fresh interpreter: about two minutes in all
 
@@ -25,7 +25,7 @@ STEPS = (
 def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> None:
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\nprose kept\n", encoding="utf-8")
-    argv = ["bench", "--leads", "200", "--backends", "duckdb", "--repeat", "1", "--emails", "20"]
+    argv = ["--leads", "200", "--backends", "duckdb", "--repeat", "1", "--emails", "20"]
     assert main([*argv, "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
 
     report = out.read_text(encoding="utf-8")
@@ -66,7 +66,7 @@ def test_postgres_seeded_from_duckdb_scores_the_same_leads(tmp_path: Path, postg
     # --pg-seed copy lands the first night once (DuckDB) and copies it into PostgreSQL; both then score
     # the same leads, and the block of this scale says how PostgreSQL was seeded
     out = tmp_path / "BENCHMARKS.md"
-    argv = ["bench", "--leads", "150", "--backends", "duckdb,postgres", "--pg-seed", "copy", "--pg", postgres_server]
+    argv = ["--leads", "150", "--backends", "duckdb,postgres", "--pg-seed", "copy", "--pg", postgres_server]
     argv += ["--steps", "full_rebuild,incremental", "--repeat", "1", "--emails", "0"]
     assert main([*argv, "--out", str(out), "--cache", str(tmp_path / "cache")]) == 0
 

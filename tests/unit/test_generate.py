@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from email_validator import EmailNotValidError, validate_email
 
-from leadflow.sources import generate as generate_module
-from leadflow.sources.generate import GenerationSummary, generate
+from leadflow.demo import generate as generate_module
+from leadflow.demo.generate import GenerationSummary, generate
 
 END = date(2026, 11, 22)
 TOKYO = ZoneInfo("Asia/Tokyo")

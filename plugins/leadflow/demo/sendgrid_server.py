@@ -12,7 +12,7 @@ unsubscribes} (limit/offset/start_time/end_time) and /v3/asm/groups/{id}/suppres
 event webhook URL and a signing key it posts signed `processed` / `delivered` events for accepted
 mail there, as SendGrid's Event Webhook does (`--new-event-key` prints a key pair).
 Faults are scripted per request, in order. Connections are kept alive (HTTP/1.1) as SendGrid's are.
-Run it by hand with `python -m leadflow.devtools.sendgrid_server --port 3030` and open / in a browser;
+Run it by hand with `python -m leadflow.demo.sendgrid_server --port 3030` and open / in a browser;
 `--counts-only` keeps no messages (long benchmarks), only how many were accepted.
 """
 

@@ -23,7 +23,9 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from importlib import resources
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -31,6 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import yaml
 
 from leadflow.scoring import EVENT_TYPES
 from leadflow.sources.files import CRM_COLUMNS
@@ -39,6 +42,26 @@ __all__ = ["CRM_COLUMNS", "EVENT_TYPES", "GenerationSummary", "generate"]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+
+
+def _tuples(value: Any) -> Any:
+    """`value` with every list turned into a tuple, so vocabulary reads as the constants it replaces."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _vocabulary(name: str) -> dict[str, Any]:
+    """One file of the generator's vocabulary (names, companies, site content), shipped as package data."""
+    text = resources.files("leadflow.demo").joinpath("vocabulary", name).read_text(encoding="utf-8")
+    return _tuples(yaml.safe_load(text))
+
+
+_PEOPLE = _vocabulary("people.yml")
+_COMPANIES = _vocabulary("companies.yml")
+_SITE = _vocabulary("site.yml")
 
 DAY = 86_400
 HOUR = 3_600
@@ -61,32 +84,12 @@ SITE = "https://leadflow.example"
 UNKNOWN_EVENT_TYPES = ("page_veiw", "scroll_depth", "chat_started")
 FORM_TYPES = (WEBINAR_REGISTERED, CONTACT_FORM, QUOTE_REQUEST, DEMO_REQUEST)
 
-INDUSTRIES = (
-    "software",
-    "manufacturing",
-    "retail",
-    "finance",
-    "healthcare",
-    "education",
-    "logistics",
-    "consulting",
-    "media",
-    "government",
-)
-SOFTWARE, MANUFACTURING, RETAIL, FINANCE, HEALTHCARE, EDUCATION, LOGISTICS, CONSULTING, MEDIA, GOVERNMENT = range(
-    len(INDUSTRIES)
-)
-LEAD_SOURCES = ("seo", "ads", "webinar", "exhibition", "referral")
+INDUSTRIES: tuple[str, ...] = _COMPANIES["industries"]
+EDUCATION, GOVERNMENT = INDUSTRIES.index("education"), INDUSTRIES.index("government")
+LEAD_SOURCES: tuple[str, ...] = _COMPANIES["lead_sources"]
 STATUSES = ("new", "working", "nurturing", "qualified", "customer", "disqualified")
 NEW, WORKING, NURTURING, QUALIFIED, CUSTOMER, DISQUALIFIED = range(len(STATUSES))
-OWNERS = (
-    "sato.haruka@leadflow.example",
-    "suzuki.daiki@leadflow.example",
-    "takahashi.mei@leadflow.example",
-    "ito.ren@leadflow.example",
-    "emily.clark@leadflow.example",
-    "james.wong@leadflow.example",
-)
+OWNERS: tuple[str, ...] = _COMPANIES["owners"]
 
 ZONES = (
     "Asia/Tokyo",
@@ -137,118 +140,30 @@ BUSINESS_HOURS = np.array([0, 0, 0, 0, 0, 0, 0.2, 0.6, 2, 5, 8, 8, 5, 6, 8, 8, 7
 STUDENT_HOURS = np.array([1, 0.5, 0.2, 0, 0, 0, 0, 0.3, 0.6, 1, 1.5, 2, 2.5, 2, 2, 2, 2, 2.5, 3, 3.5, 4, 4, 3.5, 2])
 WEEKEND_STAY = (0.45, 0.08)  # share of weekend activity kept: students, everyone else
 
-# (kanji, romaji) and (display, ascii) name pools.
-JA_FAMILY = (
-    ("佐藤", "sato"), ("鈴木", "suzuki"), ("高橋", "takahashi"), ("田中", "tanaka"), ("伊藤", "ito"),
-    ("渡辺", "watanabe"), ("山本", "yamamoto"), ("中村", "nakamura"), ("小林", "kobayashi"), ("加藤", "kato"),
-    ("吉田", "yoshida"), ("山田", "yamada"), ("佐々木", "sasaki"), ("山口", "yamaguchi"), ("松本", "matsumoto"),
-    ("井上", "inoue"), ("木村", "kimura"), ("林", "hayashi"), ("斎藤", "saito"), ("清水", "shimizu"),
-    ("山崎", "yamazaki"), ("森", "mori"), ("池田", "ikeda"), ("橋本", "hashimoto"), ("阿部", "abe"),
-    ("石川", "ishikawa"), ("山下", "yamashita"), ("中島", "nakajima"), ("石井", "ishii"), ("小川", "ogawa"),
-    ("前田", "maeda"), ("岡田", "okada"), ("長谷川", "hasegawa"), ("藤田", "fujita"), ("後藤", "goto"),
-    ("近藤", "kondo"), ("村上", "murakami"), ("遠藤", "endo"), ("青木", "aoki"), ("坂本", "sakamoto"),
-)  # fmt: skip
-JA_GIVEN = (
-    ("健太", "kenta"), ("翔太", "shota"), ("大輔", "daisuke"), ("拓也", "takuya"), ("直樹", "naoki"),
-    ("誠", "makoto"), ("亮", "ryo"), ("隆", "takashi"), ("浩", "hiroshi"), ("蓮", "ren"),
-    ("大翔", "hiroto"), ("悠真", "yuma"), ("陽斗", "haruto"), ("和也", "kazuya"), ("雄一", "yuichi"),
-    ("美咲", "misaki"), ("陽子", "yoko"), ("恵", "megumi"), ("由美", "yumi"), ("彩", "aya"),
-    ("愛", "ai"), ("真由美", "mayumi"), ("さくら", "sakura"), ("結衣", "yui"), ("陽菜", "hina"),
-    ("花子", "hanako"), ("麻衣", "mai"), ("千尋", "chihiro"), ("優子", "yuko"), ("奈々", "nana"),
-)  # fmt: skip
-EN_FIRST = (
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-    "William", "Susan", "Richard", "Jessica", "Daniel", "Sarah", "Thomas", "Karen", "Matthew", "Emily",
-    "Oliver", "Amelia", "Jack", "Olivia", "Harry", "Isla", "Wei", "Mei", "Raj", "Priya",
-    "Ethan", "Chloe", "Liam", "Grace", "Noah", "Hannah",
-)  # fmt: skip
-EN_LAST = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Wilson", "Taylor",
-    "Anderson", "Thomas", "Moore", "Martin", "Jackson", "Thompson", "White", "Harris", "Clark", "Lewis",
-    "Walker", "Hall", "Young", "King", "Wright", "Scott", "Green", "Baker", "Adams", "Nelson",
-    "Tan", "Lim", "Lee", "Ng", "Wong", "Chen", "Patel", "Singh", "Murphy", "O'Brien",
-)  # fmt: skip
-
-JA_STEMS = (
-    ("東洋", "toyo"), ("大和", "yamato"), ("中央", "chuo"), ("北斗", "hokuto"), ("青葉", "aoba"),
-    ("富士", "fuji"), ("光", "hikari"), ("三和", "sanwa"), ("朝日", "asahi"), ("平和", "heiwa"),
-    ("丸山", "maruyama"), ("相模", "sagami"), ("東邦", "toho"), ("関西", "kansai"), ("九州", "kyushu"),
-    ("北海", "hokkai"), ("瀬戸内", "setouchi"), ("信州", "shinshu"), ("飛鳥", "asuka"), ("銀河", "ginga"),
-    ("若葉", "wakaba"), ("未来", "mirai"), ("新星", "shinsei"), ("大地", "daichi"), ("葵", "aoi"),
-    ("日の出", "hinode"), ("白鷺", "shirasagi"), ("紅葉", "momiji"), ("明星", "myojo"), ("太平", "taihei"),
-    ("常盤", "tokiwa"), ("浪速", "naniwa"), ("武蔵", "musashi"), ("東海", "tokai"), ("北陸", "hokuriku"),
-    ("山陽", "sanyo"), ("千代田", "chiyoda"), ("昭和", "showa"), ("協和", "kyowa"), ("天竜", "tenryu"),
-)  # fmt: skip
-JA_KINDS = (
-    ("システムズ", "systems", SOFTWARE), ("ソフトウェア", "soft", SOFTWARE), ("デジタル", "digital", SOFTWARE),
-    ("テクノロジーズ", "tech", SOFTWARE), ("製作所", "ss", MANUFACTURING), ("工業", "kogyo", MANUFACTURING),
-    ("精機", "seiki", MANUFACTURING), ("電機", "denki", MANUFACTURING), ("化学", "chemical", MANUFACTURING),
-    ("商事", "shoji", RETAIL), ("物産", "bussan", RETAIL), ("リテール", "retail", RETAIL),
-    ("証券", "sec", FINANCE), ("銀行", "bank", FINANCE), ("保険", "hoken", FINANCE),
-    ("メディカル", "medical", HEALTHCARE), ("製薬", "pharma", HEALTHCARE), ("学園", "gakuen", EDUCATION),
-    ("運輸", "unyu", LOGISTICS), ("物流", "logi", LOGISTICS), ("コンサルティング", "consulting", CONSULTING),
-    ("総研", "soken", CONSULTING), ("メディア", "media", MEDIA), ("出版", "publishing", MEDIA),
-)  # fmt: skip
-JA_CITIES = (
-    ("札幌", "sapporo"), ("仙台", "sendai"), ("横浜", "yokohama"), ("川崎", "kawasaki"), ("名古屋", "nagoya"),
-    ("京都", "kyoto"), ("神戸", "kobe"), ("広島", "hiroshima"), ("福岡", "fukuoka"), ("熊本", "kumamoto"),
-    ("金沢", "kanazawa"), ("静岡", "shizuoka"), ("新潟", "niigata"), ("岡山", "okayama"),
-)  # fmt: skip
-EN_STEMS = (
-    "Northwind", "Bluepeak", "Redwood", "Silverline", "Brightwater", "Ironbridge", "Summit", "Harbor",
-    "Evergreen", "Cobalt", "Granite", "Horizon", "Lighthouse", "Maple", "Oakridge", "Pioneer", "Quantum",
-    "Riverside", "Sterling", "Trident", "Crescent", "Falcon", "Juniper", "Keystone", "Meridian", "Northstar",
-    "Orchard", "Pinnacle", "Tidewater", "Vantage", "Westbrook", "Alder", "Beacon", "Cedar", "Highland",
-)  # fmt: skip
-EN_KINDS = (
-    ("Software", SOFTWARE), ("Labs", SOFTWARE), ("Systems", SOFTWARE), ("Cloud", SOFTWARE),
-    ("Manufacturing", MANUFACTURING), ("Industries", MANUFACTURING), ("Components", MANUFACTURING),
-    ("Retail", RETAIL), ("Goods", RETAIL), ("Capital", FINANCE), ("Financial", FINANCE),
-    ("Health", HEALTHCARE), ("Medical", HEALTHCARE), ("Learning", EDUCATION), ("Logistics", LOGISTICS),
-    ("Freight", LOGISTICS), ("Consulting", CONSULTING), ("Advisory", CONSULTING), ("Media", MEDIA),
-    ("Studios", MEDIA),
-)  # fmt: skip
-EN_LEGAL = ("", "Inc.", "Ltd", "Pte. Ltd.", "Pty Ltd")  # by country
-EN_TLD = ("", ".com", ".co.uk", ".com.sg", ".com.au")
-EN_GOV_TLD = ("", ".gov", ".gov.uk", ".gov.sg", ".gov.au")
-JA_SHOPS = (
-    ("商店", "shoten", RETAIL), ("工務店", "komuten", MANUFACTURING), ("珈琲店", "coffee", RETAIL),
-    ("税理士事務所", "tax", CONSULTING), ("デザイン事務所", "design", MEDIA), ("印刷", "print", MANUFACTURING),
-    ("運送", "unso", LOGISTICS), ("歯科医院", "dental", HEALTHCARE), ("学習塾", "juku", EDUCATION),
-    ("ソフト開発", "dev", SOFTWARE),
-)  # fmt: skip
-EN_SHOPS = (
-    (" & Sons", "andsons", MANUFACTURING), (" Coffee", "coffee", RETAIL), (" Bakery", "bakery", RETAIL),
-    (" Design Studio", "design", MEDIA), (" Accounting", "accounting", FINANCE), (" Dental", "dental", HEALTHCARE),
-    (" Tutoring", "tutoring", EDUCATION), (" Couriers", "couriers", LOGISTICS),
-    (" Consulting", "consulting", CONSULTING), (" Web Services", "web", SOFTWARE),
-)  # fmt: skip
-JA_FREE_MAIL = ("gmail.com", "yahoo.co.jp", "outlook.com", "icloud.com", "docomo.ne.jp")
-JA_FREE_MAIL_SHARE = (0.45, 0.3, 0.1, 0.1, 0.05)
-EN_FREE_MAIL = ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "icloud.com")
-EN_FREE_MAIL_SHARE = (0.55, 0.15, 0.1, 0.1, 0.1)
+# Name pools, (kanji, romaji) for Japanese ones, and company name parts: the vocabulary files.
+JA_FAMILY: tuple[tuple[str, str], ...] = _PEOPLE["ja_family_names"]
+JA_GIVEN: tuple[tuple[str, str], ...] = _PEOPLE["ja_given_names"]
+EN_FIRST: tuple[str, ...] = _PEOPLE["en_first_names"]
+EN_LAST: tuple[str, ...] = _PEOPLE["en_last_names"]
+JA_STEMS: tuple[tuple[str, str], ...] = _COMPANIES["ja_stems"]
+JA_KINDS = tuple((name, ascii_, INDUSTRIES.index(ind)) for name, ascii_, ind in _COMPANIES["ja_kinds"])
+JA_CITIES: tuple[tuple[str, str], ...] = _COMPANIES["ja_cities"]
+EN_STEMS: tuple[str, ...] = _COMPANIES["en_stems"]
+EN_KINDS = tuple((name, INDUSTRIES.index(ind)) for name, ind in _COMPANIES["en_kinds"])
+EN_LEGAL: tuple[str, ...] = _COMPANIES["en_legal"]  # by country
+EN_TLD: tuple[str, ...] = _COMPANIES["en_tld"]
+EN_GOV_TLD: tuple[str, ...] = _COMPANIES["en_gov_tld"]
+JA_SHOPS = tuple((name, ascii_, INDUSTRIES.index(ind)) for name, ascii_, ind in _COMPANIES["ja_shops"])
+EN_SHOPS = tuple((name, ascii_, INDUSTRIES.index(ind)) for name, ascii_, ind in _COMPANIES["en_shops"])
+JA_FREE_MAIL, JA_FREE_MAIL_SHARE = zip(*_COMPANIES["ja_free_mail"], strict=True)
+EN_FREE_MAIL, EN_FREE_MAIL_SHARE = zip(*_COMPANIES["en_free_mail"], strict=True)
 SMALL_SHOP_FREE_MAIL = 0.55
 
 JOB_TITLES: dict[tuple[int, int], tuple[tuple[str, float], ...]] = {  # (locale, persona): title, weight
-    (0, STUDENT): (("学生", 1.0),),
-    (0, SMALL_SHOP): (("代表取締役", 0.35), ("店長", 0.2), ("オーナー", 0.2), ("個人事業主", 0.15), ("担当者", 0.1)),
-    (0, MID_SIZE): (
-        ("マネージャー", 0.3), ("課長", 0.2), ("担当者", 0.25), ("主任", 0.1), ("エンジニア", 0.1), ("部長", 0.05),
-    ),
-    (0, ENTERPRISE): (
-        ("部長", 0.4), ("本部長", 0.15), ("執行役員", 0.15), ("代表取締役", 0.1), ("取締役", 0.1), ("事業部長", 0.1),
-    ),
-    (1, STUDENT): (("Student", 1.0),),
-    (1, SMALL_SHOP): (("Owner", 0.4), ("Founder", 0.25), ("CEO", 0.2), ("Manager", 0.15)),
-    (1, MID_SIZE): (
-        ("Manager", 0.25), ("Marketing Manager", 0.2), ("Engineer", 0.2), ("Sales Manager", 0.15),
-        ("Director of Sales", 0.1), ("Analyst", 0.1),
-    ),
-    (1, ENTERPRISE): (
-        ("VP Marketing", 0.25), ("Director of Sales", 0.2), ("CEO", 0.1), ("CMO", 0.1), ("CTO", 0.1),
-        ("Head of Marketing", 0.15), ("VP Sales", 0.1),
-    ),
-}  # fmt: skip
+    (locale, persona): _PEOPLE["job_titles"][locale_name][persona_name]
+    for locale, locale_name in enumerate(("ja", "en"))
+    for persona, persona_name in enumerate(("student", "small_shop", "mid_size", "enterprise"))
+}
 LEAD_SOURCE_MIX = np.array(
     [
         [0.55, 0.15, 0.25, 0.03, 0.02],
@@ -266,45 +181,13 @@ STATUS_MIX = np.array(
     ]
 )
 
-# Site content: (path, properties) per catalogue entry, with a weight.
-BLOG_SLUGS = (
-    "lead-scoring-basics", "what-is-an-mql", "bant-checklist", "nurture-email-cadence", "marketing-automation-roi",
-    "sales-marketing-alignment", "b2b-content-strategy", "webinar-playbook", "crm-data-hygiene", "intent-data-101",
-    "account-based-marketing", "email-deliverability", "landing-page-tips", "seo-for-b2b", "customer-journey-map",
-    "pipeline-forecasting", "churn-signals", "inside-sales-kpis", "dx-for-manufacturing", "japan-b2b-buying-process",
-)  # fmt: skip
-CASE_STUDY_SLUGS = (
-    "toyo-seiki-pipeline-2x", "northwind-saas-mql-growth", "retail-chain-reactivation", "regional-bank-lead-scoring",
-    "hospital-group-nurture", "logistics-inside-sales", "university-enrolment-funnel", "media-subscription-growth",
-)  # fmt: skip
-WHITEPAPER_SLUGS = (
-    "lead-scoring-guide", "nurture-playbook-2026", "bant-template", "mql-sql-definitions",
-    "email-benchmark-report", "marketing-ops-maturity", "abm-starter-kit", "roi-calculator",
-)  # fmt: skip
-WEBINAR_SLUGS = (
-    "lead-scoring-101", "nurture-automation", "abm-in-practice", "sales-handoff", "dx-case-panel",
-    "crm-hygiene-clinic",
-)  # fmt: skip
-CAMPAIGNS = (  # campaign, the page its main link leads to
-    ("nurture-cold-01", "/blog/lead-scoring-basics"),
-    ("nurture-cold-02", "/whitepapers/lead-scoring-guide"),
-    ("nurture-cold-03", "/blog/bant-checklist"),
-    ("nurture-warm-01", "/case-studies/toyo-seiki-pipeline-2x"),
-    ("nurture-warm-02", "/case-studies/northwind-saas-mql-growth"),
-    ("newsletter-monthly", "/blog/marketing-automation-roi"),
-    ("webinar-invite", "/webinars/lead-scoring-101"),
-    ("case-study-digest", "/case-studies/regional-bank-lead-scoring"),
-    ("reengage-01", "/whitepapers/nurture-playbook-2026"),
-    ("product-update", "/pricing"),
-)
-UTM_SOURCES = (
-    ("google", 0.45),
-    ("direct", 0.2),
-    ("newsletter", 0.1),
-    ("linkedin", 0.1),
-    ("yahoo", 0.08),
-    ("x", 0.07),
-)
+# Site content and campaigns (the catalogue of `_catalogue`).
+BLOG_SLUGS: tuple[str, ...] = _SITE["blog_slugs"]
+CASE_STUDY_SLUGS: tuple[str, ...] = _SITE["case_study_slugs"]
+WHITEPAPER_SLUGS: tuple[str, ...] = _SITE["whitepaper_slugs"]
+WEBINAR_SLUGS: tuple[str, ...] = _SITE["webinar_slugs"]
+CAMPAIGNS: tuple[tuple[str, str], ...] = _SITE["campaigns"]  # campaign, the page its main link leads to
+UTM_SOURCES: tuple[tuple[str, float], ...] = _SITE["utm_sources"]
 
 # Deliberately broken CRM rows and events; cycled so every kind appears once there are enough.
 BAD_CRM_KINDS = (

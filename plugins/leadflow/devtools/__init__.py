@@ -1,1 +1,0 @@
-"""Local stand-ins for outside services (a SendGrid-compatible server), shipped in the image for docker compose."""
