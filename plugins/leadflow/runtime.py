@@ -66,14 +66,39 @@ def fail_fast(exc: BaseException) -> BaseException | None:
     return AirflowFailException(f"{type(exc).__name__}: {exc}")
 
 
-def with_warehouse(step: Callable[..., T], context: Mapping[str, Any], *args: Any, **kwargs: Any) -> T:
+DUCKDB_LOCK_WAIT = timedelta(minutes=10)  # longest a step waits for another process's hold on the DuckDB file
+
+
+def _is_duckdb_lock(exc: BaseException) -> bool:
+    """DuckDB refused the file because another process (a task of another DAG) holds it."""
+    import duckdb
+
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def open_step_warehouse(cfg: Settings, wait: timedelta = DUCKDB_LOCK_WAIT) -> Warehouse:
+    """The warehouse for one step; on the embedded DuckDB file, held by another task for a while
+    (the intake every 5 minutes beside a nightly step), wait for it (bounded) instead of failing."""
+    from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    retrying = Retrying(
+        retry=retry_if_exception(_is_duckdb_lock),
+        wait=wait_exponential(multiplier=0.5, max=15),
+        stop=stop_after_delay(wait.total_seconds()),
+        before_sleep=lambda state: log.info("the DuckDB warehouse is held by another process: waiting"),
+        reraise=True,
+    )
+    return retrying(open_warehouse, cfg.warehouse_conn_id)
+
+
+def run_step(step: Callable[..., T], as_of: date | None, *args: Any, **kwargs: Any) -> T:
     """Run `step(wh, settings, as_of, *args)` on a warehouse connection opened for it alone; a
     deterministic failure fails the task at once (no retry), its message in the task log."""
     try:
         cfg = settings()
-        wh: Warehouse = open_warehouse(cfg.warehouse_conn_id)
+        wh = open_step_warehouse(cfg)
         try:
-            return step(wh, cfg, as_of_date(context, cfg), *args, **kwargs)
+            return step(wh, cfg, as_of, *args, **kwargs)
         finally:
             wh.close()
     except Exception as exc:
@@ -84,6 +109,11 @@ def with_warehouse(step: Callable[..., T], context: Mapping[str, Any], *args: An
         for line in str(exc).splitlines() or [type(exc).__name__]:
             log.error("leadflow: %s", line)
         raise final from exc
+
+
+def with_warehouse(step: Callable[..., T], context: Mapping[str, Any], *args: Any, **kwargs: Any) -> T:
+    """`run_step` for the run's as-of date (`as_of_date`)."""
+    return run_step(step, as_of_date(context), *args, **kwargs)
 
 
 _ACTIVE = ("queued", "running")

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from leadflow.demo.generate import generate
+from tests.fixtures.sendgrid_server import SendGridServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -102,7 +103,12 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
     config["schedule"] = None
     config["sources"]["crm"]["path"] = str(landing / "crm")
     config["sources"]["web"]["path"] = str(landing / "web")
-    config["mailer"]["outbox"] = str(tmp_path / "outbox")
+    # real sending: the sendgrid client against the project's SendGrid-compatible server, which also
+    # answers the suppression lists sync_suppressions reads first
+    config["mailer"] |= {"kind": "sendgrid", "outbox": str(tmp_path / "outbox")}
+    # weekdays around the clock, no holidays: whatever the day the test runs, a planned send is due
+    # within SendGrid's 72-hour scheduling limit (the windows themselves are tested with a fixed clock)
+    config["nurture"].update({"business_hours": [0, 24], "holiday_countries": []})
     (tmp_path / "leadflow.yml").write_text(yaml.safe_dump(config, allow_unicode=True))
 
     port = _free_port()
@@ -136,6 +142,11 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
         "LEADFLOW_HOME": str(ROOT),
         "GX_ANALYTICS_ENABLED": "false",
     }
+    sendgrid = SendGridServer(api_key="SG.native-stack").start()
+    env["AIRFLOW_CONN_SENDGRID_DEFAULT"] = json.dumps(
+        {"conn_type": "sendgrid", "password": "SG.native-stack", "host": sendgrid.url}
+    )
+    env["LEADFLOW_LINK_SECRET"] = uuid.uuid4().hex
     subprocess.run([BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
 
     logs = tmp_path / "logs"
@@ -153,8 +164,9 @@ def stack(postgres_server: str, tmp_path: Path) -> Iterator[dict]:
             procs[name] = subprocess.Popen(
                 [BIN / "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        yield {"url": f"http://127.0.0.1:{port}", "procs": procs, "logs": logs, "outbox": tmp_path / "outbox"}
+        yield {"url": f"http://127.0.0.1:{port}", "procs": procs, "logs": logs, "sendgrid": sendgrid}
     finally:
+        sendgrid.stop()
         for proc in procs.values():
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -206,4 +218,7 @@ def test_nightly_via_rest_api_triggers_nurture_through_the_asset(stack):
     runs = _wait("the asset-triggered nurture run", nurture_runs, 600, procs, logs)
     assert {r["run_type"] for r in runs} == {"asset_triggered"}
     assert {r["state"] for r in runs} == {"success"}, (logs / "worker.log").read_text(errors="replace")[-4000:]
-    assert len(list(stack["outbox"].glob("*.eml"))) > 0  # the worker delivered to the outbox
+    sendgrid = stack["sendgrid"]
+    # the nurture run synced suppressions from the SendGrid API, then sent through it
+    assert any(r.path.startswith("/v3/suppression/") and r.status == 200 for r in sendgrid.requests)
+    assert len(sendgrid.messages) > 0

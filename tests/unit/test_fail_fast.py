@@ -64,3 +64,66 @@ def test_with_warehouse_lets_a_transient_error_through(tmp_path, monkeypatch):
 
     with pytest.raises(ConnectionError):
         with_warehouse(lost, {"params": {"as_of_date": "2026-11-22"}})
+
+
+def test_an_intake_step_fails_fast_too(tmp_path, monkeypatch):
+    from leadflow.intake.apply import run_step
+
+    conn = json.dumps({"conn_type": "duckdb", "host": str(tmp_path / "warehouse.duckdb")})
+    monkeypatch.setenv("AIRFLOW_CONN_LEADFLOW_WAREHOUSE", conn)
+
+    def bad_config(wh, cfg, as_of):
+        assert as_of is None  # the intake works on "now", not on a run's as-of date
+        raise ConfigError("config/leadflow.yml: intake: rate_limit_per_minute must be positive")
+
+    with pytest.raises(AirflowFailException, match="rate_limit_per_minute"):
+        run_step(bad_config)
+
+
+HOLD_DUCKDB = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("held", flush=True)
+sys.stdin.readline()
+con.close()
+"""
+
+
+def test_a_step_waits_for_the_duckdb_file_another_process_holds(tmp_path, monkeypatch, caplog):
+    import subprocess
+    import sys
+    import threading
+    import time
+    from datetime import timedelta
+
+    from leadflow.config import settings
+    from leadflow.runtime import open_step_warehouse
+
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("AIRFLOW_CONN_LEADFLOW_WAREHOUSE", json.dumps({"conn_type": "duckdb", "host": str(path)}))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_DUCKDB, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        # with no time to wait, the lock error itself comes through (and is transient: retried by Airflow)
+        with pytest.raises(Exception, match="(?i)lock") as refused:
+            open_step_warehouse(settings(), wait=timedelta(0))
+        assert fail_fast(refused.value) is None
+
+        opened = []
+        with caplog.at_level(logging.INFO, logger="leadflow.runtime"):
+            waiter = threading.Thread(target=lambda: opened.append(open_step_warehouse(settings())))
+            waiter.start()
+            deadline = time.monotonic() + 60
+            while "held by another process" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.1)  # polling for the waiter to meet the lock, not timing it
+            assert "held by another process" in caplog.text
+            holder.stdin.write("release\n")
+            holder.stdin.flush()
+            waiter.join(timeout=120)
+        assert opened and opened[0].scalar("select 1") == 1
+        opened[0].close()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -22,7 +22,6 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadflow.config import Settings
 from leadflow.intake import pages
-from leadflow.intake.inbox import NOTIFY_CHANNEL, FileInbox, Inbox, InboxRecord, WarehouseInbox
+from leadflow.intake.inbox import NOTIFY_CHANNEL, FileInbox, Inbox, InboxRecord, WarehouseInbox, inbox_root
 from leadflow.intake.ratelimit import RateLimiter, retry_after
 from leadflow.intake.tokens import (
     ExpiredToken,
@@ -401,7 +400,7 @@ def make_inbox(settings: Settings, warehouse_uri: str | None = None) -> Inbox:
         )
     if postgres:
         return WarehouseInbox(None, reconnect=lambda: _inbox_warehouse(uri or ""))
-    return FileInbox(settings.path(settings.intake.inbox_path))
+    return FileInbox(inbox_root(settings))
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -444,8 +443,3 @@ def serve(settings: Settings, host: str, port: int, warehouse_uri: str | None = 
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
-
-
-def inbox_root(settings: Settings) -> Path:
-    """Where the file inbox of `settings` keeps its segments."""
-    return settings.path(settings.intake.inbox_path)

@@ -23,17 +23,17 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from leadflow.config import Settings
+from leadflow.intake.inbox import inbox_root, load_segments
+from leadflow.runtime import run_step as run_on_warehouse
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-INBOX_DIR = Path("data/inbox")  # the embedded inbox's segments (FileInbox), under LEADFLOW_HOME
 MAX_ROWS_PER_RUN = 20_000  # records one run applies; the next run (minutes later) takes the rest
 CLOCK_SKEW = timedelta(minutes=5)  # an event stamped this far ahead of our clock is still accepted
 OLDEST_EVENT = timedelta(days=400)  # SendGrid retries for 72 h; a far older timestamp is wrong
@@ -661,31 +661,15 @@ def _has_connection(conn_id: str) -> bool:
 
 def load_inbox(wh: Warehouse, settings: Settings, as_of: date | None = None) -> dict:
     """The first step: schemas in place, then what the embedded inbox's segments hold copied into ops.inbox."""
-    from leadflow.intake.inbox import load_segments
     from leadflow.pipeline import create_schemas
 
     create_schemas(wh)
-    return load_segments(wh, inbox_dir(settings))
-
-
-def inbox_dir(settings: Settings) -> Path:
-    """Where `leadflow serve` keeps its segments: `intake.inbox_path` when configured, else data/inbox."""
-    intake = getattr(settings, "intake", None)  # the serve branch adds the `intake` config section
-    return settings.path(getattr(intake, "inbox_path", None) or INBOX_DIR)
+    return load_segments(wh, inbox_root(settings))
 
 
 def run_step(step: Any, **kwargs: Any) -> Any:
-    """Run an intake step `step(wh, settings, None, **kwargs)` on a warehouse connection opened for it alone.
-
-    Unlike `leadflow.runtime.with_warehouse`, no as-of date is derived from the run: an asset-triggered
-    run (the Redis watcher's) has no logical date or data interval, and the intake works on "now".
-    """
-    from leadflow.config import settings
-    from leadflow.warehouse import open_warehouse
-
-    cfg = settings()
-    wh = open_warehouse(cfg.warehouse_conn_id)
-    try:
-        return step(wh, cfg, None, **kwargs)
-    finally:
-        wh.close()
+    """Run an intake step `step(wh, settings, None, **kwargs)` like every other task's step (fail-fast
+    on deterministic errors, a bounded wait for the DuckDB file), with no as-of date: an
+    asset-triggered run (the Redis watcher's) has no logical date or data interval, and the intake
+    works on "now"."""
+    return run_on_warehouse(step, None, **kwargs)

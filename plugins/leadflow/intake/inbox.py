@@ -27,12 +27,18 @@ from typing import Any, Literal, Protocol
 
 import pandas as pd
 
+from leadflow.config import Settings
 from leadflow.warehouse import Warehouse
 
 Kind = Literal["unsubscribe", "sendgrid_event", "web_event"]
 KINDS: tuple[Kind, ...] = ("unsubscribe", "sendgrid_event", "web_event")
 NOTIFY_CHANNEL = "leadflow.intake"  # Redis channel told after each durable write (wakes leadflow_intake)
 SEGMENT_MAX_BYTES = 16 * 1024 * 1024  # a process starts a new segment past this size
+
+
+def inbox_root(settings: Settings) -> Path:
+    """Where the file inbox of `settings` keeps its segments (`intake.inbox_path`, under the project home)."""
+    return settings.path(settings.intake.inbox_path)
 
 
 @dataclass(frozen=True)
