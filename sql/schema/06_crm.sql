@@ -11,6 +11,9 @@ create table if not exists crm.lead_fields (
     lead_scored_at timestamptz
 );
 
+-- the opt-out field (written back with the scores: an unsubscribe reaches the CRM at the next write-back)
+alter table crm.lead_fields add column if not exists lead_email_opt_out boolean;
+
 create table if not exists crm.sync_state (
     crm_id text primary key,
     fields_hash text not null,

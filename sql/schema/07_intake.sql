@@ -29,6 +29,3 @@ create table if not exists ops.inbox_events (
     dedupe_key text not null,
     _batch_id text not null
 );
-
--- the demo CRM's opt-out field (written back with the scores: an unsubscribe reaches the CRM at the next write-back)
-alter table crm.lead_fields add column if not exists lead_email_opt_out boolean;
