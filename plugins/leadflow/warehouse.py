@@ -1,7 +1,8 @@
 """The warehouse: one connection to DuckDB (embedded default) or PostgreSQL, running the `sql/` models.
 
 SQL files are Jinja templates for dialect macros only (`sql/macros.sql`); values always arrive as
-`:name` bind parameters, translated here to each driver's own placeholder style.
+`:name` bind parameters, compiled by SQLAlchemy to each driver's own placeholder style. Statements run
+on the raw drivers (duckdb, psycopg 3): bulk work never goes through an ORM layer (ADR 0011).
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ import os
 import re
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, unquote, urlencode, urlparse
 
 import jinja2
 import pandas as pd
+import sqlparse
+from sqlalchemy import URL, text
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.engine.default import DefaultDialect
+from sqlparse import tokens as T
 
 from leadflow.config import project_home
 
@@ -34,20 +40,29 @@ DUCKDB_MEMORY_LIMIT = os.environ.get("LEADFLOW_DUCKDB_MEMORY_LIMIT", "768MB")
 DUCKDB_STREAMING_MEMORY = "256MB"
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(I?)B", re.IGNORECASE)
 
-_STRING_OR_CODE = re.compile(r"('(?:[^']|'')*')|([^']+)", re.DOTALL)
-_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# the drivers' own placeholder styles: DuckDB's Python API takes `$1` with a list, psycopg `%(name)s`
+_DIALECTS = {"duckdb": DefaultDialect(paramstyle="numeric_dollar"), "postgres": PGDialect_psycopg()}
+
+
+@lru_cache(maxsize=4096)
+def compile_binds(sql: str, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """`sql` compiled for the driver of `dialect`, and the names of the `:name` binds it takes in order.
+
+    sqlparse's lexer tells binds from `::` casts, string literals, `$$` bodies and comments; every other
+    colon is escaped (`\\:`, SQLAlchemy's own escape) so that `text()` compiles only the real binds,
+    doubling `%` where the driver needs it. Cached: a model's statements compile once per process.
+    """
+    escaped = "".join(
+        value if ttype is T.Name.Placeholder and value.startswith(":") else value.replace(":", "\\:")
+        for ttype, value in sqlparse.lexer.tokenize(sql)
+    )
+    compiled = text(escaped).compile(dialect=_DIALECTS[dialect])
+    return str(compiled), tuple(compiled.positiontup or compiled.binds)
 
 
 def bind(sql: str, dialect: Dialect) -> str:
-    """`sql` with `:name` binds rewritten to the driver's style (`$name` or `%(name)s`)."""
-    parts = []
-    for literal, code in _STRING_OR_CODE.findall(sql):
-        if literal:
-            parts.append(literal.replace("%", "%%") if dialect == "postgres" else literal)
-            continue
-        code = _BIND.sub(r"%(\1)s", code.replace("%", "%%")) if dialect == "postgres" else _BIND.sub(r"$\1", code)
-        parts.append(code)
-    return "".join(parts)
+    """`sql` with `:name` binds in the driver's style (`$1` for DuckDB, `%(name)s` for psycopg)."""
+    return compile_binds(sql, dialect)[0]
 
 
 @cache
@@ -67,35 +82,19 @@ def render_sql(name: str, dialect: Dialect, sql_dir: Path | None = None, **conte
     return env.get_template(name).render(dialect=dialect, m=macros, **context)
 
 
+@lru_cache(maxsize=512)
+def _split(sql: str) -> tuple[str, ...]:
+    return tuple(
+        statement
+        for statement in sqlparse.split(sql, strip_semicolon=True)
+        if any(ttype not in T.Comment and ttype not in T.Whitespace for ttype, _ in sqlparse.lexer.tokenize(statement))
+    )
+
+
 def split_statements(sql: str) -> list[str]:
-    """Statements of a script without `--` comments, split on `;` outside string literals."""
-    statements, current, i, in_string = [], [], 0, False
-    while i < len(sql):
-        ch = sql[i]
-        if in_string:
-            current.append(ch)
-            if ch == "'":
-                in_string = False
-        elif ch == "'":
-            in_string = True
-            current.append(ch)
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = len(sql) if end < 0 else end
-            continue
-        elif ch == ";":
-            statements.append("".join(current).strip())
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    statements.append("".join(current).strip())
-    return [s for s in statements if s]
-
-
-def _used_params(sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The parameters `sql` binds (`:name`, not a `::` cast), out of `params`."""
-    return {k: v for k, v in (params or {}).items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
+    """The statements of a script, split by sqlparse (`;` in literals, `$$` bodies and comments stays
+    put); comments are kept, statements of nothing but comments dropped."""
+    return list(_split(sql))
 
 
 def size_bytes(size: str) -> float | None:
@@ -125,12 +124,22 @@ class Warehouse:
         self._unordered = False
 
     # -- statements -----------------------------------------------------------------------------
+    def _bound(self, sql: str, params: Mapping[str, Any] | None) -> tuple[str, Any]:
+        """`sql` compiled for the driver, and the values of its binds out of `params` (the driver's shape)."""
+        compiled, names = compile_binds(sql, self.dialect)
+        params = params or {}
+        missing = [name for name in names if name not in params]
+        if missing:
+            raise ValueError(f"no value for bind parameter(s) {', '.join(':' + n for n in missing)}")
+        if self.dialect == "duckdb":
+            return compiled, [params[name] for name in names]
+        return compiled, {name: params[name] for name in names}
+
     def _cursor_execute(self, sql: str, params: Mapping[str, Any] | None) -> Any:
         with self._memory_cap_named(sql):
             if params is None:
                 return self._raw.execute(sql)
-            used = _used_params(sql, params)
-            return self._raw.execute(bind(sql, self.dialect), used)
+            return self._raw.execute(*self._bound(sql, params))
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (its result, if any, is consumed: DuckDB refuses new work before that)."""
@@ -273,9 +282,9 @@ class Warehouse:
 
         if self.dialect != "duckdb":
             return pa.Table.from_pandas(self.fetch_df(sql, params), preserve_index=False)
-        used = _used_params(sql, params)
+        compiled, values = self._bound(sql, params)
         with self._memory_cap_named(sql):
-            return self._raw.sql(bind(sql, self.dialect), params=used or None).to_arrow_table()
+            return self._raw.sql(compiled, params=values or None).to_arrow_table()
 
     def fetch_chunks(
         self, sql: str, params: Mapping[str, Any] | None = None, rows: int = 100_000
@@ -285,12 +294,12 @@ class Warehouse:
         and leaves this connection free for other statements meanwhile), a server-side cursor on
         PostgreSQL (inside the open transaction, or one of its own). At least one frame, empty when
         the result is."""
-        used = _used_params(sql, params)
+        compiled, values = self._bound(sql, params)
         if self.dialect == "duckdb":
             cur = self._raw.cursor()
             try:
                 with self._memory_cap_named(sql):
-                    reader = cur.sql(bind(sql, self.dialect), params=used or None).to_arrow_reader(rows)
+                    reader = cur.sql(compiled, params=values or None).to_arrow_reader(rows)
                 empty = True
                 while True:
                     with self._memory_cap_named(sql):
@@ -305,7 +314,7 @@ class Warehouse:
                 cur.close()
             return
         with self.transaction(), self._raw.cursor(name=f"leadflow_chunks_{id(self):x}") as cur:
-            cur.execute(bind(sql, self.dialect), used)
+            cur.execute(compiled, values)
             columns = [d.name for d in cur.description]
             empty = True
             while batch := cur.fetchmany(rows):
@@ -353,17 +362,35 @@ def connect(uri: str, sql_dir: Path | None = None) -> Warehouse:
     raise ValueError(f"unsupported warehouse URI scheme {parsed.scheme!r} (use duckdb:// or postgresql://)")
 
 
+@cache
+def _libpq_keywords() -> tuple[str, ...]:
+    """The connection settings the installed libpq knows."""
+    from psycopg import pq
+
+    return tuple(option.keyword.decode() for option in pq.Conninfo.get_defaults())
+
+
 def connection_uri(conn: Any) -> str:
     """The warehouse URI of an Airflow connection (conn_type duckdb: host = file path; or postgres)."""
     if conn.conn_type == "duckdb":
         path = conn.host or ":memory:"
         return "duckdb:///:memory:" if path == ":memory:" else f"duckdb://{Path(path).resolve()}"
     if conn.conn_type in {"postgres", "postgresql"}:
-        user = quote(conn.login or "postgres", safe="")
-        password = f":{quote(conn.password, safe='')}" if conn.password else ""
-        return (
-            f"postgresql://{user}{password}@{conn.host or '127.0.0.1'}:{conn.port or 5432}/{conn.schema or 'postgres'}"
+        # libpq's own settings among the extras (sslmode, sslrootcert, options, application_name, ...);
+        # the rest (Airflow's cursor, iam, ...) mean nothing to libpq and would fail the connection
+        extras = conn.extra_dejson
+        query = {key: str(extras[key]) for key in _libpq_keywords() if key in extras}
+        url = URL.create(
+            "postgresql",
+            username=conn.login or "postgres",
+            password=conn.password or None,
+            host=conn.host or "127.0.0.1",
+            port=conn.port or 5432,
+            database=conn.schema or "postgres",
         )
+        # SQLAlchemy writes a query's spaces as `+`, which libpq reads literally (`options=-c+x`): %20 instead
+        query_string = f"?{urlencode(query, quote_via=quote)}" if query else ""
+        return url.render_as_string(hide_password=False) + query_string
     raise ValueError(f"connection type {conn.conn_type!r} is not a supported warehouse (duckdb or postgres)")
 
 

@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("sql", "dialect", "expected"),
     [
-        ("select :a, x::int", "duckdb", "select $a, x::int"),  # a cast is not a bind
+        ("select :a, x::int", "duckdb", "select $1, x::int"),  # a cast is not a bind
         ("select :a, x::int", "postgres", "select %(a)s, x::int"),
         # binds inside string literals stay text; % is doubled for psycopg
         ("select ':a' like '%x%', :b", "postgres", "select ':a' like '%%x%%', %(b)s"),
-        ("select ':a', :b", "duckdb", "select ':a', $b"),
+        ("select ':a', :b", "duckdb", "select ':a', $1"),
     ],
 )
 def test_bind_rewrites_only_real_parameters(sql, dialect, expected):
@@ -34,8 +34,11 @@ def test_bind_rewrites_only_real_parameters(sql, dialect, expected):
 
 
 def test_split_statements_ignores_comments_and_quoted_semicolons():
-    script = "-- a lead's note; not a split\nselect 'a;b';\n\ninsert into t values (1); -- done\n"
-    assert split_statements(script) == ["select 'a;b'", "insert into t values (1)"]
+    script = "-- a lead's note; not a split\nselect 'a;b';\n\ninsert into t values (1); -- done\n-- the end\n"
+    assert split_statements(script) == [
+        "-- a lead's note; not a split\nselect 'a;b'",
+        "insert into t values (1); -- done\n-- the end",  # sqlparse keeps comments with a statement
+    ]
 
 
 @pytest.mark.parametrize("fetch", ["fetchall", "scalar", "fetch_df", "fetch_chunks", "execute"])
