@@ -135,3 +135,24 @@ def test_duckdb_uri_keeps_its_path(tmp_path):
         f"duckdb://{tmp_path / 'w.duckdb'}"
     )
     assert connection_uri(Connection(conn_id="d", conn_type="duckdb")) == "duckdb:///:memory:"
+
+
+@pytest.mark.postgres
+def test_gx_reaches_postgresql_with_the_connection_parameters_of_the_warehouse(postgres_db: str) -> None:
+    """GX's SQL validation opens its own engine: it must keep sslmode, application_name and the like."""
+    import psycopg
+    import sqlalchemy
+
+    from leadflow.validation.gx import sql_url
+
+    with psycopg.connect(f"{postgres_db}?application_name=leadflow-gx-test&sslmode=disable") as raw:
+        url = sql_url(raw)
+    parsed = sqlalchemy.engine.make_url(url)
+    assert parsed.query["application_name"] == "leadflow-gx-test"
+    assert parsed.query["sslmode"] == "disable"
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("show application_name").scalar() == "leadflow-gx-test"
+    finally:
+        engine.dispose()

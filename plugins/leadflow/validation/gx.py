@@ -141,17 +141,22 @@ def _sql_batch_definition(url: str, schema: str, table: str, day_column: str) ->
 
 
 def sql_url(raw: Any) -> str:
-    """The SQLAlchemy URL (psycopg 3 driver) of the database a raw psycopg connection is open on."""
+    """The SQLAlchemy URL (psycopg 3 driver) of the database a raw psycopg connection is open on, with
+    every connection parameter it was opened with (sslmode, sslrootcert, options, ...), not only its address."""
+    from psycopg.conninfo import conninfo_to_dict
     from sqlalchemy.engine import URL
 
     info = raw.info
+    params = {k: str(v) for k, v in conninfo_to_dict(info.dsn).items()}  # the dsn never holds the password
+    address = {"user", "password", "host", "port", "dbname"}
     return URL.create(
         "postgresql+psycopg",
-        username=info.user or None,
+        username=params.get("user") or info.user or None,
         password=info.password or None,
-        host=info.host or None,
-        port=info.port or None,
-        database=info.dbname or None,
+        host=params.get("host") or info.host or None,
+        port=int(params.get("port") or info.port) if (params.get("port") or info.port) else None,
+        database=params.get("dbname") or info.dbname or None,
+        query={k: v for k, v in params.items() if k not in address},
     ).render_as_string(hide_password=False)
 
 
