@@ -111,6 +111,8 @@ class Notifier:
             if self._client is None:
                 import redis
 
+                assert self.url  # notify() queues nothing without one
+
                 self._client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
             self._client.publish(NOTIFY_CHANNEL, message)
             if self._failing:
