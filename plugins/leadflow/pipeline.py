@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,12 +14,20 @@ from leadflow.crm.source import extract_crm
 from leadflow.scoring import key_events as key_events  # a nightly step; re-exported for the DAG
 from leadflow.scoring import score as score
 from leadflow.sources.files import RAW_TABLES, extract_files
+from leadflow.validation import gates
 from leadflow.validation.checks import RunAnomaly
+from leadflow.validation.raw import (
+    KEYS,
+    GateResult,
+    GateTotals,
+    ValidationFailed,
+    held_events,
+    key_strip,
+    validate_batch,
+)
+from leadflow.validation.settings import of
 from leadflow.vocabulary import CRM_COLUMNS, EVENT_COLUMNS, STAGES
 from leadflow.warehouse import Warehouse
-
-if TYPE_CHECKING:
-    from leadflow.validation.raw import GateResult
 
 SCHEMA_MODELS = tuple(
     f"schema/{name}"
@@ -67,10 +74,6 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
     The batch streams through the gate `chunk_rows` rows at a time (memory follows the chunk, not the
     batch); duplicates are judged over the whole batch on the rows whose key another row shares.
     The quarantine and the validation record of the batch are replaced in one transaction."""
-    from leadflow.validation import gates
-    from leadflow.validation.raw import KEYS, GateTotals, ValidationFailed, key_strip, validate_batch
-    from leadflow.validation.settings import of
-
     cfg = of(settings)
     batch = batch_id(as_of)
     table, key = RAW_TABLES[source], KEYS[source]
@@ -159,8 +162,6 @@ def _keep_gate_result(wh: Warehouse, source: str, batch: str, quarantine: pd.Dat
 def _keep_held_events(wh: Warehouse, batch: str, clean: pd.DataFrame, run_cutoff: datetime) -> None:
     """Keep the clean events of `batch` stamped after the run's cutoff in `ops.held_events`: a later
     night stages them (they are early, not bad; the gate quarantined those beyond the next night)."""
-    from leadflow.validation.raw import held_events
-
     held = held_events(clean, run_cutoff)
     if len(held):
         held = held.loc[:, ["_file", "_row", "due_date", *EVENT_COLUMNS]]
@@ -210,9 +211,6 @@ _LATER_BATCHES = "select count(*) > 0 from core.leads_batches where _batch_id > 
 def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level score gate: one score per lead, complete, in range, factors adding up to the total,
     and a mean within the configured shift of the previous scored date (kept in ops.validation_results)."""
-    from leadflow.validation import gates
-    from leadflow.validation.settings import of
-
     batch = batch_id(as_of)
     try:
         summary, results = gates.scores(wh, of(settings), as_of)
@@ -235,9 +233,6 @@ def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 def check_transitions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level transition gate: every stage change follows an allowed edge, and the number of leads
     entering hot stays within the configured bound (or an operator's approval)."""
-    from leadflow.validation import gates
-    from leadflow.validation.settings import of
-
     batch = batch_id(as_of)
     try:
         summary, results = gates.transitions(wh, of(settings), as_of, batch)

@@ -30,6 +30,7 @@ import pandas as pd
 from leadflow.config import Settings
 from leadflow.intake.inbox import inbox_root, load_segments
 from leadflow.runtime import run_step as run_on_warehouse
+from leadflow.validation import gx
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,6 @@ def engagement_type(event: Mapping[str, Any]) -> str | None:
 def _gate(name: str, frame: pd.DataFrame, checks: Sequence[tuple[str, str, str]]) -> tuple[dict[int, str], dict]:
     """Run GX over `frame`: each check (check name, helper column holding the problem or None, description)
     expects its helper column to be null. Returns the reasons by row position and the result summary."""
-    from leadflow.validation import gx
-
     expectations = [
         gx.Expect("ExpectColumnValuesToBeNull", check, description, {"column": column})
         for check, column, description in checks

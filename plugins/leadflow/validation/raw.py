@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from leadflow.validation import gx
+from leadflow.validation import checks, gx
 from leadflow.validation.gx import Expect, ValidationFailed
 from leadflow.vocabulary import CRM_COLUMNS, CRM_STATUSES, EVENT_COLUMNS, EVENT_TYPES
 
@@ -894,8 +894,6 @@ def validate_batch(
 def suite_documents() -> dict[str, dict]:
     """Every gate's suite (row-level here, run-level in `checks`) as GX stores it in a file context
     (`gx/expectations/<name>.json`)."""
-    from leadflow.validation import checks
-
     docs = {}
     for gate in GATES:
         doc = _suite(gate.name).to_json_dict()
