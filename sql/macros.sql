@@ -145,3 +145,8 @@ array_to_string(list_transform(list_sort(list(struct_pack(k := {{ key }}, t := {
 string_agg({{ text }}, {{ sep }} order by {{ key }})
 {%- endif -%}
 {%- endmacro %}
+
+{# consent to marketing email, written once: lead alias `l` opted in and its address is not suppressed #}
+{% macro consented(l) -%}
+({{ l }}.email_opt_in and {{ l }}.email is not null and {{ l }}.email not in (select x.email from nurture.suppressions as x))
+{%- endmacro %}

@@ -13,7 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from leadflow import pipeline
 from leadflow.config import Settings
+from leadflow.crm.writeback import write_back
+from leadflow.nurture.send import run_nurture as plan_and_send
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,6 @@ def later_nights(wh: Warehouse, as_of: date) -> list[date]:
 
 def night_steps(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """One night's steps up to and including the transition check (everything but the CRM write-back)."""
-    from leadflow import pipeline
-
     steps: dict = {}
     for source in ("crm", "web"):
         steps[f"extract_{source}"] = pipeline.extract(wh, settings, as_of, source)
@@ -68,12 +69,32 @@ def replay_later_nights(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 
 def write_back_latest(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Write the CRM fields of the latest night (`as_of` itself unless a later night has run)."""
-    from leadflow.crm.writeback import write_back
-
     night = max(as_of, latest_night(wh) or as_of)
     if night != as_of:
         log.info("rerun of %s: writing the CRM fields of the latest night, %s", as_of, night)
     return write_back(wh, settings, night)
+
+
+@dataclass(frozen=True)
+class NightlyResult:
+    """One night run outside Airflow: each step's summary by step name."""
+
+    as_of: date
+    steps: dict
+
+
+def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult:
+    """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same).
+
+    A night earlier than the latest night already run is followed by the later nights again, and the
+    CRM gets the latest night's fields: current state ends as if every night ran once, in order."""
+    pipeline.create_schemas(wh)
+    steps: dict = night_steps(wh, settings, as_of)
+    replayed = replay_later_nights(wh, settings, as_of)
+    if replayed["replayed"]:
+        steps["replay_later_nights"] = replayed
+    steps["write_back"] = write_back_latest(wh, settings, as_of)
+    return NightlyResult(as_of, steps)
 
 
 @dataclass(frozen=True)
@@ -97,8 +118,6 @@ def run_nights(
     """Run `dates` in date order, then every night already run after the last of them, and write the
     CRM fields of the latest night once. With `nurture`, plan and send for the latest night; with
     `send_past`, for every one of `dates` too (in order)."""
-    from leadflow import pipeline
-
     if not dates:
         raise ValueError("no dates to run")
     pipeline.create_schemas(wh)
@@ -143,8 +162,6 @@ def check_send_date(wh: Warehouse, settings: Settings, as_of: date, *, send_past
 
 def run_nurture(wh: Warehouse, settings: Settings, as_of: date, *, send_past: bool = False) -> dict:
     """Plan and send `as_of`'s nurture email, unless it is a past night (then nothing, and why)."""
-    from leadflow.nurture.send import run_nurture as plan_and_send
-
     try:
         check_send_date(wh, settings, as_of, send_past=send_past)
     except PastNight as skipped:

@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from leadflow.config import ConfigError, Settings, load_settings
-from leadflow.warehouse import Warehouse, connect, open_warehouse
-
-
-def _warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
-    """--warehouse, else $LEADFLOW_WAREHOUSE_URI, else the Airflow connection, else the embedded DuckDB file."""
-    uri = getattr(args, "warehouse", None) or os.environ.get("LEADFLOW_WAREHOUSE_URI")
-    if uri:
-        return connect(uri)
-    env_name = f"AIRFLOW_CONN_{cfg.warehouse_conn_id.upper()}"
-    if env_name in os.environ or os.environ.get("AIRFLOW_HOME"):
-        return open_warehouse(cfg.warehouse_conn_id)
-    embedded = cfg.path("data/warehouse.duckdb")
-    print(
-        f"(no {cfg.warehouse_conn_id} connection set: using the embedded warehouse {embedded})",
-        file=sys.stderr,
-    )
-    return connect(f"duckdb://{embedded}")
+from leadflow.cli_common import command_warehouse
+from leadflow.config import ConfigError, load_settings
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -55,10 +38,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from leadflow.pipeline import run_nightly
+    from leadflow.backfill import run_nightly
 
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         result = run_nightly(wh, cfg, args.date)
         for step, outcome in result.steps.items():
             print(f"{step:<18} {outcome}")
@@ -73,7 +56,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from leadflow.backfill import backfill
 
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         result = backfill(wh, cfg, args.start, args.end, nurture=args.nurture, send_past=args.send_past)
     print(f"ran {len(result.nights)} night(s) {args.start} → {args.end} in date order")
     if result.replayed:
@@ -88,7 +71,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from leadflow.pipeline import hot_leads, stage_counts
 
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         as_of = args.date or wh.scalar("select max(as_of_date) from scoring.lead_scores")
         if as_of is None:
             print("no scores yet: run the nightly DAG first (make demo, or make dag DAG=leadflow_nightly DATE=…)")
@@ -123,7 +106,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
     if args.action == "lint":
         return templates_cli.lint(cfg)
     return templates_cli.preview(
-        cfg, args.name, Path(args.out), args.lead_id, _warehouse(args, cfg) if args.lead_id else None
+        cfg, args.name, Path(args.out), args.lead_id, command_warehouse(args, cfg) if args.lead_id else None
     )
 
 

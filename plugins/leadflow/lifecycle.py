@@ -10,9 +10,6 @@ from datetime import date
 
 from leadflow.warehouse import Warehouse
 
-STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
-"""Every stage, in funnel order, then the detours."""
-
 TERMINAL = frozenset({"customer", "disqualified"})
 """Stages set from the CRM status that nothing leaves."""
 

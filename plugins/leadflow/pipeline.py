@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
+from dataclasses import asdict
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
+from leadflow.batches import batch_id, cutoff, model_params
 from leadflow.config import FileSourceConfig, Settings
-from leadflow.scoring import install_rules, load_rules
-from leadflow.sources.files import CRM_COLUMNS, EVENT_COLUMNS, RAW_TABLES, extract_files
+from leadflow.crm.source import extract_crm
+from leadflow.scoring import key_events as key_events  # a nightly step; re-exported for the DAG
+from leadflow.scoring import score as score
+from leadflow.sources.files import RAW_TABLES, extract_files
+from leadflow.validation import gates
 from leadflow.validation.checks import RunAnomaly
+from leadflow.validation.raw import (
+    KEYS,
+    GateResult,
+    GateTotals,
+    ValidationFailed,
+    held_events,
+    key_strip,
+    validate_batch,
+)
+from leadflow.validation.settings import of
+from leadflow.vocabulary import CRM_COLUMNS, EVENT_COLUMNS, STAGES
 from leadflow.warehouse import Warehouse
-
-if TYPE_CHECKING:
-    from leadflow.validation.raw import GateResult
 
 SCHEMA_MODELS = tuple(
     f"schema/{name}"
@@ -32,21 +42,6 @@ SCHEMA_MODELS = tuple(
         "07_intake.sql",
     )
 )
-STAGES = ("cold", "warm", "hot", "sales_qualified", "recycled", "disqualified", "customer")
-
-
-def batch_id(as_of: date) -> str:
-    """The batch key of a run: its as-of date."""
-    return as_of.isoformat()
-
-
-def cutoff(settings: Settings, as_of: date) -> datetime:
-    """The end of the as-of day in the configured time zone: nothing after it belongs to the run."""
-    return datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=settings.tz)
-
-
-def model_params(settings: Settings, as_of: date, **extra: object) -> dict[str, object]:
-    return {"as_of_date": as_of.isoformat(), "timezone": settings.timezone, **extra}
 
 
 def create_schemas(wh: Warehouse, settings: Settings | None = None, as_of: date | None = None) -> None:
@@ -62,9 +57,7 @@ def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict
     if source == "crm":
         _crm_batch_changes(wh, batch_id(as_of))
     if not isinstance(cfg, FileSourceConfig):
-        from leadflow.crm.sql import extract_sql_crm  # only needed for a SQL CRM
-
-        return extract_sql_crm(wh, settings, cfg, as_of, batch_id(as_of))
+        return extract_crm(wh, settings, cfg, as_of, batch_id(as_of))
     summary = extract_files(wh, source, settings.path(cfg.path), cfg.pattern, as_of, batch_id(as_of))
     return asdict(summary)
 
@@ -81,10 +74,6 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
     The batch streams through the gate `chunk_rows` rows at a time (memory follows the chunk, not the
     batch); duplicates are judged over the whole batch on the rows whose key another row shares.
     The quarantine and the validation record of the batch are replaced in one transaction."""
-    from leadflow.validation import gates
-    from leadflow.validation.raw import KEYS, GateTotals, ValidationFailed, key_strip, validate_batch
-    from leadflow.validation.settings import of
-
     cfg = of(settings)
     batch = batch_id(as_of)
     table, key = RAW_TABLES[source], KEYS[source]
@@ -173,8 +162,6 @@ def _keep_gate_result(wh: Warehouse, source: str, batch: str, quarantine: pd.Dat
 def _keep_held_events(wh: Warehouse, batch: str, clean: pd.DataFrame, run_cutoff: datetime) -> None:
     """Keep the clean events of `batch` stamped after the run's cutoff in `ops.held_events`: a later
     night stages them (they are early, not bad; the gate quarantined those beyond the next night)."""
-    from leadflow.validation.raw import held_events
-
     held = held_events(clean, run_cutoff)
     if len(held):
         held = held.loc[:, ["_file", "_row", "due_date", *EVENT_COLUMNS]]
@@ -221,49 +208,9 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 _LATER_BATCHES = "select count(*) > 0 from core.leads_batches where _batch_id > :b"
 
 
-def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
-    """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
-    any batch of `core.events` not keyed yet; with `full`, every batch whose events differ from what
-    was keyed (count and checksum: an out-of-band edit of `core.events` or of the keyed events) and no
-    other, whose keys would come out the same; with `rekey` too, every batch. The batch ids are read
-    first and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves
-    (an index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
-    params = model_params(settings, as_of)
-    with wh.unordered_writes(), wh.transaction():
-        pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
-        pending = [b for (b,) in wh.fetchall(pending_sql, params)]
-        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
-    return sorted(pending)
-
-
-def score(
-    wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_keys: bool = True
-) -> dict:
-    """Load the scoring rules and compute every lead's factors and score for the as-of date (first
-    keying new event batches, unless the caller has just keyed every event)."""
-    rules = load_rules(rules_path or settings.path(settings.scoring_rules))
-    params = model_params(settings, as_of)
-    with wh.unordered_writes(), wh.transaction():
-        install_rules(wh, rules)
-        if refresh_keys:
-            key_events(wh, settings, as_of)
-        wh.run_model("scoring/score_factors.sql", params)
-        wh.run_model("scoring/lead_scores.sql", params)
-    return {
-        "rules_version": rules.version,
-        "scored": wh.scalar(
-            "select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)",
-            {"d": as_of.isoformat()},
-        ),
-    }
-
-
 def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level score gate: one score per lead, complete, in range, factors adding up to the total,
     and a mean within the configured shift of the previous scored date (kept in ops.validation_results)."""
-    from leadflow.validation import gates
-    from leadflow.validation.settings import of
-
     batch = batch_id(as_of)
     try:
         summary, results = gates.scores(wh, of(settings), as_of)
@@ -286,9 +233,6 @@ def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 def check_transitions(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Run-level transition gate: every stage change follows an allowed edge, and the number of leads
     entering hot stays within the configured bound (or an operator's approval)."""
-    from leadflow.validation import gates
-    from leadflow.validation.settings import of
-
     batch = batch_id(as_of)
     try:
         summary, results = gates.transitions(wh, of(settings), as_of, batch)
@@ -318,25 +262,3 @@ def hot_leads(wh: Warehouse, as_of: date, limit: int = 5) -> pd.DataFrame:
         """,
         {"d": as_of.isoformat(), "n": limit},
     )
-
-
-@dataclass(frozen=True)
-class NightlyResult:
-    as_of: date
-    steps: dict
-
-
-def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult:
-    """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same).
-
-    A night earlier than the latest night already run is followed by the later nights again, and the
-    CRM gets the latest night's fields: current state ends as if every night ran once, in order."""
-    from leadflow.backfill import night_steps, replay_later_nights, write_back_latest
-
-    create_schemas(wh)
-    steps: dict = night_steps(wh, settings, as_of)
-    replayed = replay_later_nights(wh, settings, as_of)
-    if replayed["replayed"]:
-        steps["replay_later_nights"] = replayed
-    steps["write_back"] = write_back_latest(wh, settings, as_of)
-    return NightlyResult(as_of, steps)

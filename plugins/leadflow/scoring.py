@@ -7,16 +7,15 @@ import json
 import re
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from leadflow.config import ConfigError, read_yaml
+from leadflow.batches import model_params
+from leadflow.config import ConfigError, Settings, read_yaml
+from leadflow.vocabulary import EVENT_TYPES
 from leadflow.warehouse import Warehouse
-
-if TYPE_CHECKING:
-    from leadflow.config import Settings
 
 FIT_FIELDS = (
     "job_title",
@@ -27,19 +26,6 @@ FIT_FIELDS = (
     "country",
     "lead_source",
     "locale",
-)
-EVENT_TYPES = (
-    "page_view",
-    "pricing_view",
-    "case_study_download",
-    "whitepaper_download",
-    "webinar_registered",
-    "webinar_attended",
-    "email_open",
-    "email_click",
-    "contact_form",
-    "quote_request",
-    "demo_request",
 )
 # the factor that clamps a total to score_range (sql/scoring/score_factors.sql): no rule may take its id
 CLAMP_RULE_ID = "score_range"
@@ -281,6 +267,43 @@ def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
             wh.load_df(table, frame)
 
 
+def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
+    """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
+    any batch of `core.events` not keyed yet; with `full`, every batch whose events differ from what
+    was keyed (count and checksum: an out-of-band edit of `core.events` or of the keyed events) and no
+    other, whose keys would come out the same; with `rekey` too, every batch. The batch ids are read
+    first and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves
+    (an index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
+    params = model_params(settings, as_of)
+    with wh.unordered_writes(), wh.transaction():
+        pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
+        pending = [b for (b,) in wh.fetchall(pending_sql, params)]
+        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
+    return sorted(pending)
+
+
+def score(
+    wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_keys: bool = True
+) -> dict:
+    """Load the scoring rules and compute every lead's factors and score for the as-of date (first
+    keying new event batches, unless the caller has just keyed every event)."""
+    rules = load_rules(rules_path or settings.path(settings.scoring_rules))
+    params = model_params(settings, as_of)
+    with wh.unordered_writes(), wh.transaction():
+        install_rules(wh, rules)
+        if refresh_keys:
+            key_events(wh, settings, as_of)
+        wh.run_model("scoring/score_factors.sql", params)
+        wh.run_model("scoring/lead_scores.sql", params)
+    return {
+        "rules_version": rules.version,
+        "scored": wh.scalar(
+            "select count(*) from scoring.lead_scores where as_of_date = cast(:d as date)",
+            {"d": as_of.isoformat()},
+        ),
+    }
+
+
 def rebuild_scores(
     wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None, *, rekey: bool = False
 ) -> dict:
@@ -290,8 +313,6 @@ def rebuild_scores(
 
     Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
     """
-    from leadflow.pipeline import key_events, score
-
     first = min(dates) if dates else date.today()
     with wh.transaction():
         keyed = key_events(wh, settings, first, full=True, rekey=rekey)

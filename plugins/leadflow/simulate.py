@@ -14,8 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from leadflow.config import Settings
-from leadflow.scoring import ScoringRules, install_rules, load_rules
+from leadflow.batches import model_params
+from leadflow.cli_common import command_warehouse
+from leadflow.config import Settings, load_settings
+from leadflow.nurture.plan import plan_sends
+from leadflow.scoring import ScoringRules, install_rules, key_events, load_rules, rebuild_scores
 from leadflow.warehouse import Warehouse
 
 _LEADS_SQL = """
@@ -65,9 +68,6 @@ class SimulationReport:
 
 def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: date) -> Scenario:
     """Score, advance stages and plan emails for `as_of` with `rules`, read the outcome, roll back."""
-    from leadflow.nurture.plan import plan_sends
-    from leadflow.pipeline import key_events, model_params
-
     if getattr(wh, "_in_tx", False):
         raise RuntimeError("simulate needs its own transaction (it rolls everything back)")
     params = model_params(settings, as_of)
@@ -249,11 +249,8 @@ def format_report(report: SimulationReport) -> str:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from leadflow.cli import _warehouse
-    from leadflow.config import load_settings
-
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         report = simulate(wh, cfg, Path(args.rules), args.date, profile=args.profile, samples=args.samples)
     print(format_report(report))
     return 0
@@ -274,12 +271,8 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    from leadflow.cli import _warehouse
-    from leadflow.config import load_settings
-    from leadflow.scoring import rebuild_scores
-
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         dates = args.date or [
             date.fromisoformat(str(d)[:10])
             for (d,) in wh.fetchall("select distinct as_of_date from scoring.lead_scores order by 1")

@@ -8,12 +8,12 @@ set
 where
     status = 'planned'
     and kind = 'marketing'
-    and (
-        to_email in (select x.email from nurture.suppressions as x)
-        or not exists (
-            select 1
-            from core.leads as l
-            where l.lead_id = nurture.email_sends.lead_id and l.email_opt_in and l.email = nurture.email_sends.to_email
-        )
+    and not exists (
+        select 1
+        from core.leads as l
+        where
+            l.lead_id = nurture.email_sends.lead_id
+            and l.email = nurture.email_sends.to_email
+            and {{ m.consented('l') }}
     )
 returning send_key;

@@ -10,13 +10,13 @@ where
     and status = 'planned'
     and (
         kind <> 'marketing'
-        or (
-            to_email not in (select x.email from nurture.suppressions as x)
-            and exists (
-                select 1
-                from core.leads as l
-                where l.lead_id = nurture.email_sends.lead_id and l.email_opt_in and l.email = nurture.email_sends.to_email
-            )
+        or exists (
+            select 1
+            from core.leads as l
+            where
+                l.lead_id = nurture.email_sends.lead_id
+                and l.email = nurture.email_sends.to_email
+                and {{ m.consented('l') }}
         )
     )
 returning send_key;

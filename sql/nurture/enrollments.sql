@@ -42,9 +42,7 @@ where
         where
             l.lead_id = nurture.enrollments.lead_id
             and (
-                not l.email_opt_in
-                or l.email is null
-                or l.email in (select email from nurture.suppressions)
+                not {{ m.consented('l') }}
                 or l.crm_status in (select crm_status from nurture.exit_statuses)
             )
     );
@@ -60,11 +58,9 @@ candidates as (
     inner join core.leads as l on s.lead_id = l.lead_id
     where
         s.stage in (select distinct track from nurture.track_steps)
-        and l.email_opt_in
-        and l.email is not null
+        and {{ m.consented('l') }}
         and l.crm_status not in (select crm_status from nurture.exit_statuses)
         and l.crm_status not in ('customer', 'disqualified')
-        and l.email not in (select email from nurture.suppressions)
 ),
 
 final as (

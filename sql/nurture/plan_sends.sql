@@ -9,11 +9,9 @@ eligible as (
     select l.*
     from core.leads as l
     where
-        l.email_opt_in
-        and l.email is not null
+        {{ m.consented('l') }}
         and l.crm_status not in ('customer', 'disqualified')
         and l.crm_status not in (select crm_status from nurture.exit_statuses)
-        and l.email not in (select email from nurture.suppressions)
 ),
 
 ledger as (

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leadflow.backfill import run_nightly
 from leadflow.config import load_settings
 from leadflow.demo.generate import generate
-from leadflow.pipeline import run_nightly, stage_counts
+from leadflow.pipeline import stage_counts
 from leadflow.warehouse import connect
 from tests.fixtures.sendgrid_server import SendGridServer
 

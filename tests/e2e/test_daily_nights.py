@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
+from leadflow.backfill import run_nightly
 from leadflow.config import Settings
 from leadflow.demo.generate import GenerationSummary, generate
-from leadflow.pipeline import run_nightly
 from leadflow.sources.files import file_date
 
 END = date(2026, 11, 22)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from leadflow.backfill import run_nightly
 from leadflow.config import Settings
 from leadflow.demo.generate import generate
-from leadflow.pipeline import run_nightly
 from leadflow.sources.files import file_date
 
 END = date(2026, 11, 22)

@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
+from leadflow.backfill import run_nightly
 from leadflow.demo.generate import generate
-from leadflow.pipeline import run_nightly, stage_counts
+from leadflow.pipeline import stage_counts
 from leadflow.sources.files import SchemaDriftError
 from leadflow.validation.gx import ValidationFailed
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from leadflow import backfill
+from leadflow.backfill import run_nightly
 from leadflow.demo.generate import generate
-from leadflow.pipeline import run_nightly
 
 NIGHTS = [date(2026, 11, 21), date(2026, 11, 22), date(2026, 11, 23)]
 TZ = "+09:00"  # config/leadflow.yml: Asia/Tokyo

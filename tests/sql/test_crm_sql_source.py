@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from leadflow.config import SqlCrmSourceConfig
-from leadflow.crm.source import extract_from
-from leadflow.crm.sql import SqlCrmSource, extract_sql_crm, quote_identifier
+from leadflow.crm.source import extract_crm, extract_from
+from leadflow.crm.sql import SqlCrmSource, quote_identifier
 from leadflow.pipeline import stage_core
 from leadflow.sources.files import SchemaDriftError
 from leadflow.warehouse import connect
@@ -138,7 +138,7 @@ def test_extract_sql_crm_reads_the_connection_named_in_the_config(wh, settings, 
     add_contact(crm, "C1", "2026-11-20T10:00:00+09:00")
     cfg = SqlCrmSourceConfig(conn_id="leadflow_crm_test", table="sales.contacts", columns=COLUMNS)
 
-    summary = extract_sql_crm(wh, settings, cfg, date(2026, 11, 22), "2026-11-22")
+    summary = extract_crm(wh, settings, cfg, date(2026, 11, 22), "2026-11-22")
 
     assert summary["rows"] == 1
 

@@ -157,7 +157,7 @@ def test_hubspot_round_trip_reruns_write_nothing_and_refusals_come_back(wh, sett
 
 def test_extract_with_a_hubspot_source_config_lands_contacts_through_the_airflow_connection(wh, settings, monkeypatch):
     from leadflow.crm.config import HubSpotSourceConfig
-    from leadflow.crm.sql import extract_sql_crm
+    from leadflow.crm.source import extract_crm
 
     with HubSpotServer(token=TOKEN) as hs:
         hs.add_contact("101", {"email": "a@example.co.jp"}, "2026-11-20T01:00:00Z")
@@ -165,8 +165,8 @@ def test_extract_with_a_hubspot_source_config_lands_contacts_through_the_airflow
             "AIRFLOW_CONN_HUBSPOT_T", f'{{"conn_type": "http", "password": "{TOKEN}", "host": "{hs.url}"}}'
         )
 
-        # pipeline.extract() hands every non-file CRM source to extract_sql_crm, which dispatches on kind
-        summary = extract_sql_crm(wh, settings, HubSpotSourceConfig(conn_id="hubspot_t"), AS_OF, AS_OF.isoformat())
+        # pipeline.extract() hands every non-file CRM source to extract_crm, which dispatches on kind
+        summary = extract_crm(wh, settings, HubSpotSourceConfig(conn_id="hubspot_t"), AS_OF, AS_OF.isoformat())
 
     assert summary["rows"] == 1 and summary["source"] == "hubspot:contacts"
     assert wh.fetchall("select crm_id, email, _file from raw.crm_leads") == [

@@ -373,7 +373,7 @@ def test_the_pull_summary_lands_with_the_batch(hs, monkeypatch):
     monkeypatch.setattr("leadflow.crm.source.land", lambda wh, name, rows, batch: landed.append(rows) or len(rows))
     monkeypatch.setattr("leadflow.crm.source.watermark", lambda wh, name, batch: None)
     settings = type("S", (), {"tz": UTC})()
-    monkeypatch.setattr("leadflow.pipeline.cutoff", lambda s, d: UNTIL)
+    monkeypatch.setattr("leadflow.crm.source.cutoff", lambda s, d: UNTIL)
     summary = extract_from(None, source, settings, UNTIL.date(), "2026-11-22")
     assert summary["unmapped"] == {"timezone": {"mars_slash_olympus": 1}}
     assert landed[0]["timezone"].tolist() == ["mars_slash_olympus"]  # quarantined by the raw gate, not lost

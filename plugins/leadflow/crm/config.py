@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from leadflow.vocabulary import CRM_STATUSES
+
 # our raw.crm_leads column -> HubSpot contact property; `crm_id` is the contact's own id
 DEFAULT_HUBSPOT_SOURCE_PROPERTIES: dict[str, str] = {
     "crm_id": "hs_object_id",
@@ -46,9 +48,6 @@ DEFAULT_HUBSPOT_SINK_PROPERTIES: dict[str, str] = {
     "lead_heating_up": "lead_heating_up",
     "lead_scored_at": "lead_scored_at",
 }
-
-CRM_STATUSES = ("new", "working", "nurturing", "qualified", "customer", "disqualified")
-"""leadflow's crm_status values (the raw gate accepts these and nothing else)."""
 
 # HubSpot's default `hs_lead_status` options -> leadflow crm_status. OPEN is assigned but not yet
 # worked (still `new`, so the hot-lead SLA applies); calls and emails under way are `working`;

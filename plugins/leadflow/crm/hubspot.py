@@ -40,9 +40,8 @@ from leadflow.crm.config import (
     HubSpotSinkConfig,
     HubSpotSourceConfig,
 )
-from leadflow.crm.writeback import WRITE_BACK_FIELDS, WriteResult
-from leadflow.lifecycle import STAGES
-from leadflow.sources.files import CRM_COLUMNS
+from leadflow.crm.sink import WRITE_BACK_FIELDS, WriteResult
+from leadflow.vocabulary import CRM_COLUMNS, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +278,7 @@ class HubSpotValues:
         if self.owners is not None and "owner_email" in frame and frame["owner_email"].notna().any():
             emails = self.owners.emails()
             unknown: Counter = Counter()
-            owners = []
+            owners: list[str | None] = []
             for value in frame["owner_email"]:
                 if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
                     owners.append(None)
@@ -372,7 +371,8 @@ class HubSpotCrmSource:
         status = by_name.get(self.properties.get("crm_status", ""))
         options = [o.value for o in (status.options or [])] if status is not None else []
         unmapped = [v for v in options if v not in self.values.lead_status_map]
-        if unmapped:  # a heads-up before any contact carries one (those contacts would be quarantined)
+        # a heads-up before any contact carries one (those contacts would be quarantined)
+        if status is not None and unmapped:
             log.warning(
                 "HubSpot %s option(s) %s have no leadflow crm_status: add them to sources.crm.lead_status_map",
                 status.name,
@@ -667,12 +667,12 @@ class HubSpotCrmSink:
             try:
                 self.ensure_properties()  # a HubSpotConfigError propagates: no retry can fix it
             except HubSpotAuthError as exc:
-                failed = dict.fromkeys((cid for cid, _ in rows), str(exc))
-                return WriteResult(written=[], failed=failed, error=f"HubSpot refused the token: {exc}")
+                refused = dict.fromkeys((cid for cid, _ in rows), str(exc))
+                return WriteResult(written=[], failed=refused, error=f"HubSpot refused the token: {exc}")
             except (ApiException, HTTPError) as exc:
                 reason = _error_text(exc)
-                failed = dict.fromkeys((cid for cid, _ in rows), reason)
-                return WriteResult(written=[], failed=failed, error=f"HubSpot could not be reached: {reason}")
+                refused = dict.fromkeys((cid for cid, _ in rows), reason)
+                return WriteResult(written=[], failed=refused, error=f"HubSpot could not be reached: {reason}")
         written: list[str] = []
         failed: dict[str, str] = {}
         reached_any = False

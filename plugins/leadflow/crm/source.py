@@ -14,8 +14,12 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from leadflow.batches import cutoff
 from leadflow.config import Settings
-from leadflow.sources.files import CRM_COLUMNS, forget_batch
+from leadflow.crm.hubspot import HubSpotCrmSource
+from leadflow.crm.sql import SqlCrmSource
+from leadflow.sources.files import forget_batch
+from leadflow.vocabulary import CRM_COLUMNS
 from leadflow.warehouse import Warehouse
 
 
@@ -78,8 +82,6 @@ def land(wh: Warehouse, name: str, rows: pd.DataFrame, batch_id: str) -> int:
 
 def extract_from(wh: Warehouse, source: CrmSource, settings: Settings, as_of: date, batch_id: str) -> dict:
     """Pull what changed since the last batch up to the end of the as-of day, and land it."""
-    from leadflow.pipeline import cutoff
-
     since = watermark(wh, source.name, batch_id)
     until = cutoff(settings, as_of)
     rows = source.fetch(since, until)
@@ -99,12 +101,8 @@ def extract_crm(wh: Warehouse, settings: Settings, cfg: Any, as_of: date, batch_
     """Land the configured non-file CRM source (`kind` sql or hubspot) as batch `batch_id`."""
     source: CrmSource
     if cfg.kind == "hubspot":
-        from leadflow.crm.hubspot import HubSpotCrmSource
-
         source = HubSpotCrmSource.from_config(cfg)
     elif cfg.kind == "sql":
-        from leadflow.crm.sql import SqlCrmSource
-
         source = SqlCrmSource.from_config(cfg)
     else:
         raise ValueError(f"unsupported CRM source kind {cfg.kind!r}")

@@ -7,13 +7,13 @@ have lands as null, except `crm_id`, `email` and `updated_at`, which it must hav
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from leadflow.config import Settings
-from leadflow.sources.files import CRM_COLUMNS, SchemaDriftError
+from leadflow.sources.files import SchemaDriftError
+from leadflow.vocabulary import CRM_COLUMNS
 from leadflow.warehouse import Warehouse, open_warehouse
 
 REQUIRED = ("crm_id", "email", "updated_at")
@@ -91,10 +91,3 @@ class SqlCrmSource:
         """Leads whose updated_at is in [since, until), oldest change first."""
         sql = self.crm.model_sql("crm/source_leads.sql", table=quote_identifier(self.table), columns=self.select_list())
         return self.crm.fetch_df(sql, {"since": since or _EPOCH, "until": until})
-
-
-def extract_sql_crm(wh: Warehouse, settings: Settings, cfg: Any, as_of: date, batch_id: str) -> dict:
-    """Land the configured CRM source (SQL, or HubSpot by `kind`) into raw.crm_leads as this batch."""
-    from leadflow.crm.source import extract_crm
-
-    return extract_crm(wh, settings, cfg, as_of, batch_id)

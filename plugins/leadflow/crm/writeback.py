@@ -7,42 +7,19 @@ hash, so the next run writes it again, and its error stays in `crm.sync_failures
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
+from leadflow.batches import cutoff, model_params
 from leadflow.config import Settings
+from leadflow.crm.hubspot import HubSpotCrmSink
+from leadflow.crm.sink import FIELDS, WRITE_BACK_FIELDS, CrmSink, CrmWriteBackFailed, WriteResult
+from leadflow.crm.sql import quote_identifier
 from leadflow.warehouse import Warehouse, connect, open_warehouse
 
-FIELDS = ("lead_score", "lead_fit_grade", "lead_stage", "lead_score_reasons", "lead_heating_up", "lead_email_opt_out")
-"""The fields compared between runs (their hash decides what changed)."""
-WRITE_BACK_FIELDS = (*FIELDS, "lead_scored_at")
-"""The fields a sink writes: the compared ones and when they were scored (the as-of day's end)."""
-
 log = logging.getLogger(__name__)
-
-
-class CrmWriteBackFailed(RuntimeError):
-    """The sink could not use the CRM at all (unreachable, misconfigured): the task fails and is retried."""
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """What a sink wrote: the crm_ids it accepted and those it did not (retried on the next run), and
-    `error` when the CRM could not be used at all (bad token, unreachable): that fails the task."""
-
-    written: list[str]
-    failed: dict[str, str] = field(default_factory=dict)
-    error: str | None = None
-
-
-class CrmSink(Protocol):
-    """A CRM we write fields to; it reports refused records instead of raising for them."""
-
-    def write(self, changes: pd.DataFrame, scored_at: datetime) -> WriteResult: ...
 
 
 def _temp_table(wh: Warehouse, name: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:
@@ -69,8 +46,6 @@ class SqlCrmSink:
     per crm_id (its primary key) with the write-back fields as columns."""
 
     def __init__(self, wh: Warehouse, table: str = "crm.lead_fields") -> None:
-        from leadflow.crm.sql import quote_identifier
-
         self.wh = wh
         self.table = quote_identifier(table)
 
@@ -101,8 +76,6 @@ def sink_for(settings: Settings, wh: Warehouse) -> tuple[CrmSink, Warehouse | No
     """The configured sink, and a connection it opened that the caller must close (or None)."""
     cfg = settings.crm_sink
     if cfg.kind == "hubspot":
-        from leadflow.crm.hubspot import HubSpotCrmSink
-
         return HubSpotCrmSink.from_config(cfg), None  # type: ignore[arg-type]  # until config.py lists it
     if cfg.kind == "files":
         return FileCrmSink(settings.path(cfg.path or Path("data/crm_out"))), None
@@ -114,8 +87,6 @@ def sink_for(settings: Settings, wh: Warehouse) -> tuple[CrmSink, Warehouse | No
 
 def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | None = None) -> dict:
     """Write changed CRM fields for the as-of date; a rerun finds nothing changed and writes nothing."""
-    from leadflow.pipeline import cutoff, model_params
-
     changes = wh.fetch_df(wh.model_sql("crm/lead_field_changes.sql"), model_params(settings, as_of))
     if changes.empty:
         return {"changed": 0, "written": 0, "failed": 0}
@@ -150,4 +121,14 @@ def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | N
     return {"changed": len(changes), "written": len(written), "failed": len(result.failed)}
 
 
-__all__ = ["CrmSink", "CrmWriteBackFailed", "FileCrmSink", "SqlCrmSink", "WriteResult", "connect", "write_back"]
+__all__ = [
+    "FIELDS",
+    "WRITE_BACK_FIELDS",
+    "CrmSink",
+    "CrmWriteBackFailed",
+    "FileCrmSink",
+    "SqlCrmSink",
+    "WriteResult",
+    "connect",
+    "write_back",
+]

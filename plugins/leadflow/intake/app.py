@@ -53,7 +53,7 @@ from leadflow.intake.webhook import (
     verify_sendgrid,
     web_event_records,
 )
-from leadflow.warehouse import Warehouse
+from leadflow.warehouse import Warehouse, connect, connection_uri
 
 log = logging.getLogger("leadflow.intake")
 access_log = logging.getLogger("leadflow.intake.access")
@@ -110,6 +110,8 @@ class Notifier:
         try:
             if self._client is None:
                 import redis
+
+                assert self.url  # notify() queues nothing without one
 
                 self._client = redis.Redis.from_url(self.url, socket_connect_timeout=2, socket_timeout=2)
             self._client.publish(NOTIFY_CHANNEL, message)
@@ -368,16 +370,12 @@ def _warehouse_uri(settings: Settings, explicit: str | None) -> str | None:
     if f"AIRFLOW_CONN_{settings.warehouse_conn_id.upper()}" in os.environ:
         from airflow.sdk import BaseHook
 
-        from leadflow.warehouse import connection_uri
-
         return connection_uri(BaseHook.get_connection(settings.warehouse_conn_id))
     return None
 
 
 def _inbox_warehouse(uri: str) -> Warehouse:
     """A PostgreSQL connection for ops.inbox, creating that table when the stack is new (before any DAG ran)."""
-    from leadflow.warehouse import connect
-
     wh = connect(uri)
     try:
         wh.execute("create schema if not exists ops")

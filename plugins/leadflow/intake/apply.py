@@ -30,6 +30,7 @@ import pandas as pd
 from leadflow.config import Settings
 from leadflow.intake.inbox import inbox_root, load_segments
 from leadflow.runtime import run_step as run_on_warehouse
+from leadflow.validation import gx
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,6 @@ def engagement_type(event: Mapping[str, Any]) -> str | None:
 def _gate(name: str, frame: pd.DataFrame, checks: Sequence[tuple[str, str, str]]) -> tuple[dict[int, str], dict]:
     """Run GX over `frame`: each check (check name, helper column holding the problem or None, description)
     expects its helper column to be null. Returns the reasons by row position and the result summary."""
-    from leadflow.validation import gx
-
     expectations = [
         gx.Expect("ExpectColumnValuesToBeNull", check, description, {"column": column})
         for check, column, description in checks
@@ -261,7 +260,7 @@ def _unsubscribes(records: list[dict[str, Any]], known: Known, batch: Batch, now
         if pos in reasons:
             batch.reject(rec["kind"], rec["dedupe_key"], rec["payload"], reasons[pos])
             continue
-        lead = known.leads[_text(rec["payload"]["lead_id"])]
+        lead = known.leads[_text(rec["payload"]["lead_id"]) or ""]
         batch.suppress.append(
             {
                 "email": lead["email"],
@@ -322,9 +321,10 @@ def _sendgrid(
         if pos in reasons:
             batch.reject(rec["kind"], rec["dedupe_key"], rec["payload"], reasons[pos])
             continue
+        assert at is not None  # sendgrid_time gives a time or a problem, and the gate rejected the problems
         p = rec["payload"]
         effects = []
-        if (outcome := ledger_outcome(p)) is not None and send is not None:
+        if (outcome := ledger_outcome(p)) is not None and send is not None and send_key is not None:
             status, error = outcome
             current = batch.outcomes.get(send_key)
             if current is None or _SEVERITY[status] > _SEVERITY[current["status"]]:
@@ -386,18 +386,18 @@ def _web_events(
     rows = []
     for pos, rec in enumerate(records):
         p = rec["payload"]
-        row = {}
+        fields = {}
         for col in EVENT_COLUMNS:
             value = p.get(col)
             if col == "properties" and value is not None and not isinstance(value, str):
                 value = json.dumps(value, ensure_ascii=False)
             elif value is not None and not isinstance(value, str):
                 value = str(value)
-            row[col] = value
+            fields[col] = value
         # the inbox's key is the event id: a payload whose id differs from it is refused below
-        row["_file"] = "ops.inbox"
-        row["_row"] = pos
-        rows.append(row)
+        fields["_file"] = "ops.inbox"
+        fields["_row"] = pos
+        rows.append(fields)
     raw = pd.DataFrame(rows, columns=[*EVENT_COLUMNS, "_file", "_row"]).astype(object)
     result = validate_raw_events(raw, as_of=now + CLOCK_SKEW, max_bad_share=1.0, batch=f"intake {run}")
     batch.gates.append(result.summary())
@@ -413,7 +413,7 @@ def _web_events(
             batch.done[(kind, key)] = "ignored: duplicate"
             continue
         event_id = _text(row["event_id"])
-        if event_id != key.strip():
+        if event_id is None or event_id != key.strip():
             batch.reject(kind, key, rec["payload"], f"event_id: {str(event_id)[:40]!r} differs from the delivery key")
             continue
         crm_id, email = _text(row.get("crm_id")), _email(row.get("email"))

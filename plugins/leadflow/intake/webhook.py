@@ -118,8 +118,10 @@ def _objects(body: bytes) -> Iterator[tuple[str, Any]]:
     if text.lstrip().startswith("["):
         try:
             items = json.loads(text)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise Rejected(400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except ValueError as exc:  # valid syntax json refuses all the same (an integer of over 4,300 digits)
+            raise Rejected(400, f"body is not valid JSON: {exc}") from None
         if not isinstance(items, list):
             raise Rejected(400, "expected a JSON array or JSON lines")
         for i, item in enumerate(items):
@@ -130,8 +132,10 @@ def _objects(body: bytes) -> Iterator[tuple[str, Any]]:
             continue
         try:
             yield f"line {n}", json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise Rejected(400, f"line {n} is not valid JSON: {exc.msg}") from None
+        except ValueError as exc:
+            raise Rejected(400, f"line {n} is not valid JSON: {exc}") from None
 
 
 def web_event_records(body: bytes) -> list[InboxRecord]:

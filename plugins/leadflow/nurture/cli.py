@@ -8,16 +8,18 @@ import argparse
 from datetime import date
 from typing import Any
 
+from leadflow.cli_common import command_warehouse
+from leadflow.config import load_settings
+
 
 def cmd_nurture(args: argparse.Namespace) -> int:
     """Plan (approving up to `--approve` emails), validate renders, then send every batch."""
-    from leadflow.cli import _warehouse
-    from leadflow.config import load_settings
+    # the nurture modules load Jinja and SendGrid: only this command pays for them, not `leadflow --help`
     from leadflow.nurture.plan import BlastRadiusExceeded, plan_sends
     from leadflow.nurture.send import check_renders, ledger_report, send_batches, send_planned
 
     cfg = load_settings(args.config)
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         try:
             planned = plan_sends(wh, cfg, args.date, approve_up_to=args.approve)
         except BlastRadiusExceeded as exc:

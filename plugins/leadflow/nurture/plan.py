@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leadflow.batches import cutoff, model_params
 from leadflow.config import ConfigError, Settings, read_yaml
 from leadflow.nurture.windows import SendWindow, next_slot, send_window, zone
 from leadflow.warehouse import Warehouse
@@ -188,8 +189,6 @@ def plan_sends(wh: Warehouse, settings: Settings, as_of: date, *, approve_up_to:
 
     Raises BlastRadiusExceeded (writing nothing) when more than the configured maximum is due.
     """
-    from leadflow.pipeline import cutoff, model_params
-
     sequences = load_sequences(settings.path(settings.sequences))
     window = send_window(settings.nurture)
     install_sequences(wh, sequences)

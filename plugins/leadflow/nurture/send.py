@@ -19,7 +19,9 @@ from tenacity import RetryCallState, Retrying, retry_if_result
 from leadflow.config import Settings
 from leadflow.intake.tokens import Purpose, link_url, make_token, signing_secret
 from leadflow.nurture.mailer import Mailer, OutgoingEmail, SendResult, mailer_from_settings
+from leadflow.nurture.plan import plan_sends
 from leadflow.nurture.render import RenderedEmail, lint_templates, render_emails, sample_context, template_environment
+from leadflow.nurture.suppressions import sync_suppressions
 from leadflow.nurture.windows import SendWindow, deliver_at, send_window, zone
 from leadflow.warehouse import Warehouse
 
@@ -463,8 +465,6 @@ def send_batch(
 ) -> dict:
     """One mapped `send_emails` task: refresh suppressions (an unsubscribe since the last batch is
     honoured), then send this batch; the kill switch Variable is read now, not at parse time."""
-    from leadflow.nurture.suppressions import sync_suppressions
-
     mailer = mailer or mailer_from_settings(settings)
     sync_suppressions(wh, settings, as_of, mailer=mailer)
     return send_planned(wh, settings, as_of, mailer, batch=batch, read_variable=True)
@@ -484,7 +484,5 @@ def ledger_report(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 
 def run_nurture(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Plan and send one date's nurture email (outside Airflow; the DAG runs the same steps)."""
-    from leadflow.nurture.plan import plan_sends
-
     planned = plan_sends(wh, settings, as_of)
     return {"plan": planned, "send": send_planned(wh, settings, as_of)}

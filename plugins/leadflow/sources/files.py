@@ -17,32 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadflow.vocabulary import CRM_COLUMNS, EVENT_COLUMNS
 from leadflow.warehouse import Warehouse
 
-CRM_COLUMNS = (
-    "crm_id",
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "industry",
-    "employee_count",
-    "job_title",
-    "country",
-    "locale",
-    "timezone",
-    "lead_source",
-    "owner_email",
-    "email_opt_in",
-    "bant_budget",
-    "bant_authority",
-    "bant_need",
-    "bant_timeline",
-    "crm_status",
-    "created_at",
-    "updated_at",
-)
-EVENT_COLUMNS = ("event_id", "crm_id", "email", "event_type", "occurred_at", "url", "properties")
 RAW_TABLES = {"crm": "raw.crm_leads", "web": "raw.web_events"}
 TEXT_COLUMNS = {"crm": CRM_COLUMNS, "web": EVENT_COLUMNS}
 _DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

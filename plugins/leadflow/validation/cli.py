@@ -13,15 +13,19 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from leadflow.validation import gx  # noqa: F401 — sets GX_ANALYTICS_ENABLED=false before GX is imported
+from leadflow.batches import batch_id
+from leadflow.cli_common import command_warehouse
+from leadflow.config import load_settings, project_home
+from leadflow.validation import (
+    gates,
+    gx,  # noqa: F401 — sets GX_ANALYTICS_ENABLED=false before GX is imported
+)
 
 
 def build_data_docs(gx_dir: Path | None = None) -> Path:
     """Build the Data Docs site of the file context at `gx_dir` (default `<home>/gx`) into its
     `uncommitted/data_docs/local_site/` (git-ignored); returns the site's index.html."""
     import great_expectations
-
-    from leadflow.config import project_home
 
     root = (gx_dir or project_home() / "gx").resolve()
     if root.name != "gx" or not (root / "great_expectations.yml").is_file():
@@ -39,13 +43,8 @@ def cmd_docs(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from leadflow.cli import _warehouse  # the main CLI's choice: --warehouse, env, Airflow, embedded file
-    from leadflow.config import load_settings
-    from leadflow.pipeline import batch_id
-    from leadflow.validation import gates
-
     cfg = load_settings(getattr(args, "config", None))
-    with _warehouse(args, cfg) as wh:
+    with command_warehouse(args, cfg) as wh:
         gates.approve(wh, batch_id(args.date), args.check, args.up_to, args.by)
     print(f"approved {args.check} up to {args.up_to:,} for {args.date} (by {args.by}); rerun the failed task")
     return 0

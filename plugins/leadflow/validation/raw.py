@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from leadflow.validation import gx
+from leadflow.validation import checks, gx
 from leadflow.validation.gx import Expect, ValidationFailed
+from leadflow.vocabulary import CRM_COLUMNS, CRM_STATUSES, EVENT_COLUMNS, EVENT_TYPES
 
 __all__ = [
     "GateResult",
@@ -56,22 +57,9 @@ __all__ = [
     "validate_raw_events",
 ]
 
-CRM_COLUMNS = (
-    "crm_id", "email", "first_name", "last_name", "company", "industry", "employee_count",
-    "job_title", "country", "locale", "timezone", "lead_source", "owner_email", "email_opt_in",
-    "bant_budget", "bant_authority", "bant_need", "bant_timeline", "crm_status", "created_at",
-    "updated_at",
-)  # fmt: skip
-EVENT_COLUMNS = ("event_id", "crm_id", "email", "event_type", "occurred_at", "url", "properties")
 META_COLUMNS = ("_row", "_file")
 
 LOCALES = ("ja", "en")
-CRM_STATUSES = ("new", "working", "nurturing", "qualified", "customer", "disqualified")
-EVENT_TYPES = (
-    "page_view", "pricing_view", "case_study_download", "whitepaper_download",
-    "webinar_registered", "webinar_attended", "email_open", "email_click", "contact_form",
-    "quote_request", "demo_request",
-)  # fmt: skip
 BOOLEAN_COLUMNS = ("email_opt_in", "bant_budget", "bant_authority", "bant_need", "bant_timeline")
 BOOLEANS = {"true": "true", "yes": "true", "1": "true", "false": "false", "no": "false", "0": "false"}
 EMPTY_TOKENS = ("", "n/a", "-")
@@ -906,8 +894,6 @@ def validate_batch(
 def suite_documents() -> dict[str, dict]:
     """Every gate's suite (row-level here, run-level in `checks`) as GX stores it in a file context
     (`gx/expectations/<name>.json`)."""
-    from leadflow.validation import checks
-
     docs = {}
     for gate in GATES:
         doc = _suite(gate.name).to_json_dict()
