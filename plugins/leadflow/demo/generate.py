@@ -35,8 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
 
-from leadflow.scoring import EVENT_TYPES
-from leadflow.sources.files import CRM_COLUMNS
+from leadflow.vocabulary import CRM_COLUMNS, CRM_STATUSES, EVENT_TYPES
 
 __all__ = ["CRM_COLUMNS", "EVENT_TYPES", "GenerationSummary", "generate"]
 
@@ -87,7 +86,7 @@ FORM_TYPES = (WEBINAR_REGISTERED, CONTACT_FORM, QUOTE_REQUEST, DEMO_REQUEST)
 INDUSTRIES: tuple[str, ...] = _COMPANIES["industries"]
 EDUCATION, GOVERNMENT = INDUSTRIES.index("education"), INDUSTRIES.index("government")
 LEAD_SOURCES: tuple[str, ...] = _COMPANIES["lead_sources"]
-STATUSES = ("new", "working", "nurturing", "qualified", "customer", "disqualified")
+STATUSES = CRM_STATUSES
 NEW, WORKING, NURTURING, QUALIFIED, CUSTOMER, DISQUALIFIED = range(len(STATUSES))
 OWNERS: tuple[str, ...] = _COMPANIES["owners"]
 
