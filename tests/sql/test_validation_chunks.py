@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
+from leadflow import pipeline
 from leadflow.pipeline import cutoff, validate_raw
 from leadflow.validation import raw
 from leadflow.validation.raw import GateResult, ValidationFailed, validate_raw_crm, validate_raw_events
@@ -212,7 +213,8 @@ def test_duckdb_streams_a_batch_under_a_lower_cap_and_gets_its_cap_back(wh, sett
         seen.append(duckdb_cap(wh))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(raw, "validate_batch", spying)
+    # the name validate_raw calls (pipeline imports it from validation.raw)
+    monkeypatch.setattr(pipeline, "validate_batch", spying)
     land(wh, "raw.crm_leads", batch("crm"))
     before = duckdb_cap(wh)
     with pytest.raises(ValidationFailed):  # a failing batch gets the cap back too
