@@ -90,11 +90,9 @@ lead_keyed as (
     from core.events as e
     inner join scoring.lead_keys as k on e.lead_id = k.lead_id
     where {{ pending }}
-    {%- if dialect == 'postgres' %}
     -- a fence: PostgreSQL cannot estimate the three-expression triple join below (it expects ~500
     -- rows of millions) and would then look every event's lead up through the index one at a time
-    offset 0
-    {%- endif %}
+    {{ m.fence() }}
 ),
 
 final as (

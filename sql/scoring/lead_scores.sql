@@ -8,7 +8,7 @@ settings as (
     select * from scoring.settings
 ),
 
-factors as {% if dialect == 'postgres' %}not materialized {% endif %}(
+factors as {{ m.reread() }}(
     -- the day's factors on integer keys, from score_factors.sql in the same transaction. Read twice:
     -- PostgreSQL scans the temp table again faster than it keeps a copy of the join (DuckDB the other
     -- way round: ~0.7 s slower at 1M x 50 when not materialized)
