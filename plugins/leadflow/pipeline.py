@@ -221,6 +221,22 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 _LATER_BATCHES = "select count(*) > 0 from core.leads_batches where _batch_id > :b"
 
 
+# the models that key events and score a date, in order: one table each, run in one transaction
+KEYING_MODELS = (
+    "scoring/lead_keys.sql",
+    "scoring/event_triples.sql",
+    "scoring/keyed_events.sql",
+    "scoring/keyed_event_batches.sql",
+)
+SCORING_MODELS = (
+    "scoring/rule_keys.sql",
+    "scoring/triple_rules.sql",
+    "scoring/day_factors.sql",
+    "scoring/score_factors.sql",
+    "scoring/lead_scores.sql",
+)
+
+
 def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
     """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
     any batch of `core.events` not keyed yet; with `full`, every batch whose events differ from what
@@ -232,7 +248,8 @@ def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = F
     with wh.unordered_writes(), wh.transaction():
         pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
         pending = [b for (b,) in wh.fetchall(pending_sql, params)]
-        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
+        for model in KEYING_MODELS:
+            wh.run_model(model, {**params, "pending_batches": pending})
     return sorted(pending)
 
 
@@ -247,8 +264,8 @@ def score(
         install_rules(wh, rules)
         if refresh_keys:
             key_events(wh, settings, as_of)
-        wh.run_model("scoring/score_factors.sql", params)
-        wh.run_model("scoring/lead_scores.sql", params)
+        for model in SCORING_MODELS:
+            wh.run_model(model, params)
     return {
         "rules_version": rules.version,
         "scored": wh.scalar(

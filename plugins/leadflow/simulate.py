@@ -66,7 +66,7 @@ class SimulationReport:
 def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: date) -> Scenario:
     """Score, advance stages and plan emails for `as_of` with `rules`, read the outcome, roll back."""
     from leadflow.nurture.plan import plan_sends
-    from leadflow.pipeline import key_events, model_params
+    from leadflow.pipeline import SCORING_MODELS, key_events, model_params
 
     if getattr(wh, "_in_tx", False):
         raise RuntimeError("simulate needs its own transaction (it rolls everything back)")
@@ -77,8 +77,8 @@ def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: 
         with wh.transaction():
             install_rules(wh, rules)
             key_events(wh, settings, as_of)
-            wh.run_model("scoring/score_factors.sql", params)
-            wh.run_model("scoring/lead_scores.sql", params)
+            for model in SCORING_MODELS:
+                wh.run_model(model, params)
             wh.run_model("lifecycle/stage_transitions.sql", params)
             wh.run_model("lifecycle/lead_stages.sql", params)
             out["leads"] = wh.fetch_df(_LEADS_SQL, d)
