@@ -237,11 +237,6 @@ typed as (
 {%- endif -%}
 {%- endmacro %}
 
-{# every row of a working table gone: PostgreSQL truncates (no dead rows; its lock also serialises two scoring runs), DuckDB deletes #}
-{% macro truncate(table) -%}
-{%- if dialect == 'postgres' %}truncate table {{ table }}{% else %}delete from {{ table }}{% endif -%}
-{%- endmacro %}
-
 {# a table whose rows need not survive a crash: PostgreSQL skips its write-ahead log; DuckDB has no such table #}
 {% macro unlogged() -%}
 {%- if dialect == 'postgres' %}unlogged {% endif -%}

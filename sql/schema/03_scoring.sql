@@ -120,15 +120,6 @@ create table if not exists scoring.triple_rules (
     rule_key smallint not null
 );
 
--- scoring.day_factors: the factors of the date being scored, on integer keys (sql/scoring/day_factors.sql),
--- for score_factors.sql and lead_scores.sql in the same transaction; a working table, rebuilt each run
-create {{ m.unlogged() }}table if not exists scoring.day_factors (
-    lead_key integer not null,
-    rule_key smallint not null,
-    occurrences integer not null,
-    points double precision not null
-);
-
 -- scoring.keyed_events: every event of core.events as integers (its batch's as-of date, lead key, local
 -- day, triple): what the engagement factors read. Grouping it hardly compresses (each lead's events are
 -- spread over days, types and pages), so it keeps one row per event and the factors count them.

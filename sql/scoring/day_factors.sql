@@ -1,10 +1,11 @@
 -- scoring.day_factors: one row per lead and matching rule for :as_of_date, with the points it adds, on
 -- integer keys (docs/adr/0006), from scoring.keyed_events (brought up to date first; see docs/adr/0002),
 -- rule_keys.sql and triple_rules.sql. A working table: it holds the date being scored, which
--- score_factors.sql and lead_scores.sql read in the same transaction (docs/adr/0012).
-{{ m.truncate('scoring.day_factors') }};
+-- score_factors.sql and lead_scores.sql read in the same transaction (docs/adr/0012). Created by
+-- `create table as`, which PostgreSQL may run with parallel workers (never an `insert ... select`).
+drop table if exists scoring.day_factors;
 
-insert into scoring.day_factors
+create {{ m.unlogged() }}table scoring.day_factors as
 with
 
 leads as (
