@@ -123,7 +123,7 @@ cast(sum(hashtextextended(concat_ws(chr(31){% for c in columns %}, coalesce(cast
 {%- endif -%}
 {%- endmacro %}
 
-{# the checksum of a batch's events over what keying reads from them (keyed_events.sql stores it,
+{# the checksum of a batch's events over what keying reads from them (keyed_event_batches.sql stores it,
    pending_batches.sql compares it): the columns `e` (an alias, with its dot) names #}
 {% macro keying_checksum(e) -%}
 {{ rows_checksum([e ~ 'lead_id', e ~ 'event_date', e ~ 'event_type', e ~ 'url', e ~ 'asset']) }}

@@ -41,7 +41,7 @@ EVENT_TYPES = (
     "quote_request",
     "demo_request",
 )
-# the factor that clamps a total to score_range (sql/scoring/score_factors.sql): no rule may take its id
+# the factor that clamps a total to score_range (sql/scoring/day_factors.sql): no rule may take its id
 CLAMP_RULE_ID = "score_range"
 Operator = Literal["eq", "in", "not_in", "gte", "lte", "between", "contains", "regex", "is_null", "email_domain_in"]
 
