@@ -27,8 +27,22 @@ FIT_FIELDS = (
     "lead_source",
     "locale",
 )
-# the factor that clamps a total to score_range (sql/scoring/score_factors.sql): no rule may take its id
+# the factor that clamps a total to score_range (sql/scoring/day_factors.sql): no rule may take its id
 CLAMP_RULE_ID = "score_range"
+# the models that key events and score a date, in order: one table each, run in one transaction
+KEYING_MODELS = (
+    "scoring/lead_keys.sql",
+    "scoring/event_triples.sql",
+    "scoring/keyed_events.sql",
+    "scoring/keyed_event_batches.sql",
+)
+SCORING_MODELS = (
+    "scoring/rule_keys.sql",
+    "scoring/triple_rules.sql",
+    "scoring/day_factors.sql",
+    "scoring/score_factors.sql",
+    "scoring/lead_scores.sql",
+)
 Operator = Literal["eq", "in", "not_in", "gte", "lte", "between", "contains", "regex", "is_null", "email_domain_in"]
 
 
@@ -278,7 +292,8 @@ def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = F
     with wh.unordered_writes(), wh.transaction():
         pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
         pending = [b for (b,) in wh.fetchall(pending_sql, params)]
-        wh.run_model("scoring/keyed_events.sql", {**params, "pending_batches": pending})
+        for model in KEYING_MODELS:
+            wh.run_model(model, {**params, "pending_batches": pending})
     return sorted(pending)
 
 
@@ -293,8 +308,8 @@ def score(
         install_rules(wh, rules)
         if refresh_keys:
             key_events(wh, settings, as_of)
-        wh.run_model("scoring/score_factors.sql", params)
-        wh.run_model("scoring/lead_scores.sql", params)
+        for model in SCORING_MODELS:
+            wh.run_model(model, params)
     return {
         "rules_version": rules.version,
         "scored": wh.scalar(

@@ -43,9 +43,6 @@ create table if not exists raw.web_events (
     _loaded_at timestamptz not null
 );
 
-{% if dialect == 'postgres' -%}
--- every step reads, replaces or validates one batch: find it without reading every batch (DuckDB's
--- zone maps do this on their own)
-create index if not exists crm_leads_batch_idx on raw.crm_leads (_batch_id);
-create index if not exists web_events_batch_idx on raw.web_events (_batch_id);
-{%- endif %}
+-- every step reads, replaces or validates one batch: find it without reading every batch
+{{ m.postgres_index('crm_leads_batch_idx', 'raw.crm_leads', '_batch_id') }}
+{{ m.postgres_index('web_events_batch_idx', 'raw.web_events', '_batch_id') }}

@@ -43,7 +43,7 @@ create table if not exists core.leads_batches (
 -- of that size in memory; staging keeps event_id unique itself (first copy wins, known ids skipped)
 -- and DuckDB's zone maps find a batch. PostgreSQL keeps both indexes on disk.
 create table if not exists core.events (
-    event_id text{% if dialect == 'postgres' %} primary key{% endif %},
+    event_id text{{ m.postgres_primary_key() }},
     lead_id text not null,
     event_type text not null,
     occurred_at timestamptz not null,
@@ -53,7 +53,5 @@ create table if not exists core.events (
     _batch_id text not null
 );
 
-{% if dialect == 'postgres' -%}
 -- nightly rollups look up one batch's events
-create index if not exists events_batch_idx on core.events (_batch_id);
-{%- endif %}
+{{ m.postgres_index('events_batch_idx', 'core.events', '_batch_id') }}

@@ -73,13 +73,11 @@ create table if not exists scoring.lead_scores (
     rules_version text not null
 );
 
-{% if dialect == 'postgres' -%}
 -- warehouses created before the ledgers lost their keys
-alter table scoring.score_factors drop constraint if exists score_factors_pkey;
-alter table scoring.lead_scores drop constraint if exists lead_scores_pkey;
-create index if not exists score_factors_date_brin on scoring.score_factors using brin (as_of_date);
-create index if not exists lead_scores_date_brin on scoring.lead_scores using brin (as_of_date);
-{%- endif %}
+{{ m.drop_constraint('scoring.score_factors', 'score_factors_pkey') }}
+{{ m.drop_constraint('scoring.lead_scores', 'lead_scores_pkey') }}
+{{ m.postgres_index('score_factors_date_brin', 'scoring.score_factors', 'as_of_date', using='brin') }}
+{{ m.postgres_index('lead_scores_date_brin', 'scoring.lead_scores', 'as_of_date', using='brin') }}
 
 -- rules added after the first release: a warehouse created earlier gains the column here
 alter table scoring.engagement_rules add column if not exists asset_pattern text;
@@ -143,10 +141,8 @@ create table if not exists scoring.keyed_event_batches (
 -- added after the first release: a batch keyed before has no checksum, and the next full rebuild keys it again
 alter table scoring.keyed_event_batches add column if not exists checksum bigint;
 
-{% if dialect == 'postgres' -%}
-create unique index if not exists lead_keys_lead_id_idx on scoring.lead_keys (lead_id);
-create unique index if not exists lead_keys_lead_key_idx on scoring.lead_keys (lead_key);
-{%- endif %}
+{{ m.postgres_index('lead_keys_lead_id_idx', 'scoring.lead_keys', 'lead_id', unique=true) }}
+{{ m.postgres_index('lead_keys_lead_key_idx', 'scoring.lead_keys', 'lead_key', unique=true) }}
 
 -- warehouses created before ADR 0006 kept a text-keyed rollup: it is derived data, so it goes, and
 -- the next scoring run keys every batch of core.events (none is listed in scoring.keyed_event_batches)

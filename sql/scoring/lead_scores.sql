@@ -8,9 +8,9 @@ settings as (
     select * from scoring.settings
 ),
 
-factors as {% if dialect == 'postgres' %}not materialized {% endif %}(
-    -- the day's factors on integer keys, from score_factors.sql in the same transaction. Read twice:
-    -- PostgreSQL scans the temp table again faster than it keeps a copy of the join (DuckDB the other
+factors as {{ m.reread() }}(
+    -- the day's factors on integer keys, from day_factors.sql in the same transaction. Read twice:
+    -- PostgreSQL scans the table again faster than it keeps a copy of the join (DuckDB the other
     -- way round: ~0.7 s slower at 1M x 50 when not materialized)
     select
         f.lead_key,
@@ -20,7 +20,7 @@ factors as {% if dialect == 'postgres' %}not materialized {% endif %}(
         r.kind,
         r.hand_raiser,
         r.labelled
-    from scoring_day_factors as f
+    from scoring.day_factors as f
     inner join scoring.rule_keys as r on f.rule_key = r.rule_key
 ),
 
@@ -145,5 +145,3 @@ final as (
 )
 
 select * from final;
-
-drop table if exists scoring_day_factors;

@@ -6,12 +6,10 @@ where
     _batch_id = :batch_id
     and not exists (select 1 from ops.inbox_events as i where i.event_id = core.events.event_id);
 
-{% if dialect == 'postgres' -%}
 -- hash joins are right for a whole batch against every lead (with an anti-join against core.events in
 -- this statement, PostgreSQL once expected one row and looped over every lead's email for each event:
 -- minutes at a million leads)
-set local enable_nestloop = off;
-{%- endif %}
+{{ m.hash_joins_only() }}
 
 insert into core.events
 with
@@ -44,54 +42,7 @@ batch as not materialized (
         {{ m.clean_text('url') }} as url,
         {{ m.json_text('properties', 'asset') }} as asset
 {%- endset %}
-{% if dialect == 'duckdb' -%}
--- DuckDB runs DISTINCT ON over every column as an ordered "first row" aggregate that keeps each row's
--- texts in memory and cannot spill (48M events did not fit its cap): count rows per id instead (a
--- grouping that spills) and sort only the ids the batch repeats
-repeated as (
-    select trim(event_id) as event_id
-    from batch
-    group by trim(event_id)
-    having count(*) > 1
-),
-
-first_copies as (
-    -- where the first copy of each repeated id is, in file order
-    select distinct on (trim(b.event_id))
-        b._file,
-        b._row
-    from batch as b
-    inner join repeated as r on trim(b.event_id) = r.event_id
-    order by trim(b.event_id), b._file, b._row
-),
-
-kept as (
-    -- every row of an id the batch holds once, and the first copy of each repeated one
-    select b.*
-    from batch as b
-    where not exists (select 1 from repeated as r where r.event_id = trim(b.event_id))
-    union all
-    select b.*
-    from batch as b
-    inner join first_copies as f on b._file = f._file and b._row = f._row
-),
-
-typed as (
-    select
-        {{ typed_columns }}
-    from kept
-),
-{%- else -%}
--- PostgreSQL sorts for DISTINCT ON and spills the sort to disk: one pass over the batch (counting ids
--- as DuckDB does reads the batch four times, and took 1.8x as long for 1.9M events)
-typed as (
-    -- the first copy of each event_id in file order
-    select distinct on (trim(event_id))
-        {{ typed_columns }}
-    from batch
-    order by trim(event_id), _file, _row
-),
-{%- endif %}
+{{ m.first_event_copies(typed_columns) }}
 
 email_owner as (
     select
@@ -126,16 +77,11 @@ final as (
         lead_id is not null
         -- after the as-of day: held for its own night, never scored early
         and {{ m.local_date('occurred_at', ':timezone') }} <= cast(:as_of_date as date)
-        {%- if dialect == 'duckdb' %}
-        and not exists (select 1 from core.events as e where e.event_id = resolved.event_id)
-        {%- endif %}
+        {{ m.skip_known_events('resolved.event_id') }}
 )
 
 select * from final
-{%- if dialect == 'postgres' %}
--- an event another batch holds is kept as it was: looked up in the primary key for each of the
--- night's events, where an anti-join read and hashed every event ever staged (4 s of 7 s at 4.7M)
-on conflict (event_id) do nothing
-{%- endif %};
+-- an event another batch holds is kept as it was
+{{ m.keep_known_events() }};
 
 {{ m.analyze("core.events") }};
