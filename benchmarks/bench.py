@@ -838,7 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmarks.bench [options]`: the whole run, as `make bench` starts it."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from leadflow.console import configure_logging
+    from leadflow.console import configure_logging, reset_logging
 
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose + 1, args.quiet)  # each step's figures are the bench's progress: INFO
@@ -847,6 +847,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        reset_logging()
 
 
 if __name__ == "__main__":

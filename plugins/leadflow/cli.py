@@ -10,7 +10,7 @@ from pathlib import Path
 
 from leadflow.cli_common import command_warehouse
 from leadflow.config import ConfigError, load_settings
-from leadflow.console import configure_logging, console, print_json, progress, step_table, table
+from leadflow.console import configure_logging, console, print_json, progress, reset_logging, step_table, table
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -294,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"leadflow: validation failed: {exc}", file=sys.stderr)
         return 1
+    finally:
+        reset_logging()  # a command configures logging for its own run only (tests call main repeatedly)
 
 
 if __name__ == "__main__":

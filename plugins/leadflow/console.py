@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 HANDLER_NAME = "leadflow-cli"
-_state = {"quiet": False}
+_state: dict[str, Any] = {"quiet": False}
 # one stderr console for log lines and progress bars, so a log line prints above a running bar
 _stderr = Console(stderr=True, highlight=False)
 
@@ -74,22 +74,24 @@ def under_airflow() -> bool:
 
 
 def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
-    """Log to stderr through one RichHandler: warnings and errors by default, leadflow's INFO too with
-    -v (`verbose=1`), everything down to DEBUG with -vv, only errors with `quiet`. Calling it again
-    replaces the handler it added, never adds a second one."""
+    """Log to stderr through one handler (rich on a terminal, plain lines otherwise): warnings and
+    errors by default, leadflow's INFO too with -v (`verbose=1`), everything down to DEBUG with -vv,
+    only errors with `quiet`. Calling it again replaces the handler it added, never adds a second one;
+    `reset_logging` takes it away."""
     _state["quiet"] = quiet
     if under_airflow():
         return
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
-        root.removeHandler(handler)
-    handler = RichHandler(
-        console=_stderr,
-        show_path=verbose > 0,
-        show_time=verbose > 0,
-        markup=False,
-        rich_tracebacks=False,
-    )
+    reset_logging()
+    handler: logging.Handler
+    if _stderr.is_terminal:
+        handler = RichHandler(
+            console=_stderr, show_path=verbose > 0, show_time=verbose > 0, markup=False, rich_tracebacks=False
+        )
+    else:  # a log file or a pipe: one plain line per record, never wrapped
+        handler = _StderrHandler()
+        handler.setFormatter(
+            logging.Formatter(("%(asctime)s " if verbose else "") + "%(levelname)s %(name)s: %(message)s")
+        )
     if quiet:
         ours = theirs = logging.ERROR
     else:
@@ -98,9 +100,33 @@ def configure_logging(verbose: int = 0, quiet: bool = False) -> None:
     handler.set_name(HANDLER_NAME)
     handler.addFilter(_LevelFilter(ours, theirs))
     handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
     root.addHandler(handler)
     if verbose and not quiet and root.level > ours:  # let leadflow's INFO/DEBUG records be made at all
+        _state["root_level"] = root.level
         root.setLevel(min(ours, theirs))
+
+
+def reset_logging() -> None:
+    """Remove the handler `configure_logging` added and give the root logger its level back."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == HANDLER_NAME]:
+        root.removeHandler(handler)
+    level = _state.pop("root_level", None)
+    if level is not None:
+        root.setLevel(level)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever `sys.stderr` is when a record comes (not the one at creation)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
 
 
 class _LevelFilter(logging.Filter):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from leadflow.console import HANDLER_NAME, brief, configure_logging, redact, to_json
+from leadflow.console import HANDLER_NAME, brief, configure_logging, redact, reset_logging, to_json
 
 
 @pytest.fixture
@@ -30,10 +30,23 @@ def ours(root: logging.Logger) -> list[logging.Handler]:
 
 
 def test_configuring_twice_leaves_one_handler(clean_root) -> None:
+    level = clean_root.level
     configure_logging()
     configure_logging(verbose=2)
     configure_logging(quiet=True)
     assert len(ours(clean_root)) == 1
+    reset_logging()
+    assert ours(clean_root) == [] and clean_root.level == level
+
+
+def test_the_cli_leaves_no_handler_behind(clean_root, tmp_path, capsys) -> None:
+    from leadflow.cli import main
+
+    before = list(clean_root.handlers)
+    for _ in range(2):  # a failing command too: the error is printed, the handler still removed
+        assert main(["-v", "backfill", "--start", "2026-11-23", "--end", "2026-11-21", "--warehouse", "duckdb://"]) == 2
+    assert clean_root.handlers == before
+    assert capsys.readouterr().err.count("is before --start") == 2
 
 
 def test_levels_follow_the_flags(clean_root, capsys) -> None:
