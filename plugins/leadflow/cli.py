@@ -177,6 +177,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from leadflow.intake.app import serve
 
+    reset_logging()  # the intake service logs its own way (access log, one app log line per event)
     serve(load_settings(args.config), args.host, args.port, args.warehouse)
     return 0
 

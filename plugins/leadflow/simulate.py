@@ -257,9 +257,9 @@ def report_tables(report: SimulationReport) -> list[Any]:
     ]
     changes = ((r.from_stage or "(new)", r.to_stage, f"{r.leads:,}") for r in report.stage_changes.itertuples())
     parts.append(
-        table("stage changes", ("from", "to", "leads"), changes, right=["leads"])
+        table("\nstage changes", ("from", "to", "leads"), changes, right=["leads"])
         if not report.stage_changes.empty
-        else "stage changes: (none)"
+        else "\nstage changes: (none)"
     )
     if not report.stage_samples.empty:
         samples = (
@@ -268,25 +268,32 @@ def report_tables(report: SimulationReport) -> list[Any]:
         )
         parts.append(
             table(
-                "sample leads",
+                "\nsample leads",
                 ("CRM id", "from", "to", "score before", "score after", "reason"),
                 samples,
                 right=["score before", "score after"],
             )
         )
     if report.email_error:
-        parts.append(f"emails newly planned with the new rules: (not available: {report.email_error})")
+        parts.append(f"\nemails newly planned with the new rules: (not available: {report.email_error})")
     elif report.new_emails.empty:
-        parts.append("emails newly planned with the new rules: (none)")
+        parts.append("\nemails newly planned with the new rules: (none)")
     else:
         rows = ((e.track, e.template, f"{e.emails:,}") for e in report.new_emails.itertuples())
         parts.append(
-            table("emails newly planned with the new rules", ("track", "template", "emails"), rows, right=["emails"])
+            table("\nemails newly planned with the new rules", ("track", "template", "emails"), rows, right=["emails"])
         )
     if report.dropped_emails:
         parts.append(f"emails no longer planned: {report.dropped_emails:,}")
     bands = ((r.band, f"{r.before:,}", f"{r.after:,}") for r in report.distribution.itertuples())
-    parts.append(table("score distribution", ("band", "before", "after"), bands, right=["band", "before", "after"]))
+    parts.append(
+        table(
+            "\nscore distribution (leads per score band)",
+            ("band", "before", "after"),
+            bands,
+            right=["band", "before", "after"],
+        )
+    )
     b, a = report.stats.get("before", {}), report.stats.get("after", {})
     parts.append(
         table(
