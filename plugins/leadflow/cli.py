@@ -63,7 +63,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"as_of_date": args.date, "steps": steps})
     else:
-        console().print(step_table(f"leadflow run {args.date}", steps))
+        out = console()
+        out.print(step_table(f"leadflow run {args.date}", steps))
+        quarantined = [
+            (name.removeprefix("validate_"), reason, f"{rows:,}")
+            for name, outcome in steps.items()
+            if name.startswith("validate_") and isinstance(outcome, dict)
+            for reason, rows in (outcome.get("by_reason") or {}).items()
+        ]
+        if quarantined:
+            out.print(table("\nquarantined rows by reason", ("source", "reason", "rows"), quarantined, right=["rows"]))
     return 0
 
 
