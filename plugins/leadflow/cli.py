@@ -53,7 +53,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         with progress() as bar:
             task = bar.add_task(f"night {args.date}", total=None)
             result = run_nightly(
-                wh, cfg, args.date, on_step=lambda name: bar.update(task, advance=1, description=f"{args.date}: {name}")
+                wh,
+                cfg,
+                args.date,
+                on_step=lambda name: bar.update(task, advance=1, description=f"night {args.date}: {name} done"),
             )
         steps = dict(result.steps)
         if args.nurture:
@@ -90,7 +93,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
             nurture=args.nurture,
             send_past=args.send_past,
             progress=lambda night, done, total: bar.update(
-                task, completed=done, total=total, description=f"night {night}"
+                task, completed=done, total=total, description=f"night {night} done"
             ),
         )
     if args.json:
