@@ -28,6 +28,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from leadflow.assets import LEAD_STAGES
 from leadflow.config import settings
 from leadflow.crm.deadline import crm_deadline
+from leadflow.steps import NIGHT_STEPS, NightStep
 from leadflow.turn import NightTurnSensor
 
 CFG = settings()
@@ -54,68 +55,16 @@ def leadflow_nightly():
 
         with_warehouse(pipeline.create_schemas, context)
 
-    @task
-    def extract_crm(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
+    def night_step(step: NightStep):
+        """The task of one step of `NIGHT_STEPS` (the list `leadflow run` runs too)."""
 
-        return with_warehouse(pipeline.extract, context, "crm")
+        @task(task_id=step.task_id)
+        def run_step(**context) -> dict:
+            from leadflow.runtime import with_warehouse
 
-    @task
-    def validate_raw_crm(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
+            return with_warehouse(step, context)
 
-        return with_warehouse(pipeline.validate_raw, context, "crm")
-
-    @task
-    def extract_web(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.extract, context, "web")
-
-    @task
-    def validate_raw_events(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.validate_raw, context, "web")
-
-    @task
-    def build_core(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.stage_core, context)
-
-    @task
-    def score_leads(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.score, context)
-
-    @task
-    def validate_scores(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.check_scores, context)
-
-    @task
-    def advance_stages(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.advance_stages, context)
-
-    @task
-    def validate_transitions(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.check_transitions, context)
+        return run_step()
 
     @task
     def replay_later_nights(**context) -> dict:
@@ -153,15 +102,7 @@ def leadflow_nightly():
     chain(
         turn,
         create_schemas(),
-        extract_crm(),
-        validate_raw_crm(),
-        extract_web(),
-        validate_raw_events(),
-        build_core(),
-        score_leads(),
-        validate_scores(),
-        advance_stages(),
-        validate_transitions(),
+        *[night_step(step) for step in NIGHT_STEPS],
         replay_later_nights(),
         write_back_crm(),
         end_turn().as_teardown(setups=turn),

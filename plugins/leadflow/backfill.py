@@ -17,6 +17,7 @@ from leadflow import pipeline
 from leadflow.config import Settings
 from leadflow.crm.writeback import write_back
 from leadflow.nurture.send import run_nurture as plan_and_send
+from leadflow.steps import NIGHT_STEPS
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -48,22 +49,10 @@ def night_steps(wh: Warehouse, settings: Settings, as_of: date, on_step: Callabl
     """One night's steps up to and including the transition check (everything but the CRM write-back);
     `on_step(name)` hears of each step as it finishes."""
     steps: dict = {}
-    done = on_step or (lambda name: None)
-    for source in ("crm", "web"):
-        steps[f"extract_{source}"] = pipeline.extract(wh, settings, as_of, source)
-        done(f"extract_{source}")
-        steps[f"validate_{source}"] = pipeline.validate_raw(wh, settings, as_of, source)
-        done(f"validate_{source}")
-    steps["stage_core"] = pipeline.stage_core(wh, settings, as_of)
-    done("stage_core")
-    steps["score"] = pipeline.score(wh, settings, as_of)
-    done("score")
-    steps["check_scores"] = pipeline.check_scores(wh, settings, as_of)
-    done("check_scores")
-    steps["advance_stages"] = pipeline.advance_stages(wh, settings, as_of)
-    done("advance_stages")
-    steps["check_transitions"] = pipeline.check_transitions(wh, settings, as_of)
-    done("check_transitions")
+    for step in NIGHT_STEPS:
+        steps[step.key] = step(wh, settings, as_of)
+        if on_step is not None:
+            on_step(step.key)
     return steps
 
 
