@@ -92,3 +92,52 @@ def test_old_crm_snapshots_compact_to_what_a_rebuild_needs(wh, settings):
     after = wh.fetch_df(COMPARED)
     assert after.equals(before)
     assert expire_rows(wh, settings.privacy.retention, AS_OF)["raw.crm_leads (compacted)"] == 0  # a rerun: nothing more
+
+
+def test_each_layer_keeps_its_period_and_the_keyed_batches_follow(wh, settings):
+    """Events, scores, held events, quarantine and finished sends past their periods go (as of the
+    night, so the same night again removes nothing); what a rerun within raw_days reads stays."""
+    old, recent = date(2026, 3, 1), date(2026, 11, 20)  # 266 and 2 days before AS_OF
+    for n, day in enumerate((old, recent)):
+        wh.execute(
+            "insert into core.events values (:id, 'l1', 'page_view', :at, :d, null, null, :b)",
+            {
+                "id": f"e{n}",
+                "at": datetime(day.year, day.month, day.day, 3, tzinfo=UTC),
+                "d": day,
+                "b": day.isoformat(),
+            },
+        )
+        wh.execute("insert into scoring.keyed_events values (:d, 1, :d, 1)", {"d": day})
+        wh.execute("insert into scoring.keyed_event_batches values (:b, 1, 0)", {"b": day.isoformat()})
+        wh.execute(
+            "insert into scoring.lead_scores values ('l1', :d, 1, 1, 2, 'C', null, false, false, null, 'x', 'v')",
+            {"d": day},
+        )
+        wh.execute(
+            "insert into ops.quarantine values ('web', :b, 'f.jsonl', 1, '{}', 'bad', :at)",
+            {"b": day.isoformat(), "at": datetime(2026, 12, 1, tzinfo=UTC)},  # quarantined late: the batch counts
+        )
+    wh.execute(
+        "insert into nurture.enrollments values ('l1', 'cold', '2025-09-01', '2025-10-01', 'stage_changed'), "
+        "('l2', 'cold', '2025-09-01', null, null)"
+    )
+    for key, lead in (("done", "l1"), ("running", "l2")):
+        wh.execute(
+            "insert into nurture.email_sends (send_key, lead_id, as_of_date, track, step, enrolled_on, template, kind, "
+            "locale, to_email, status, planned_at) values (:k, :l, '2025-09-02', 'cold', 1, '2025-09-01', 't', "
+            "'marketing', 'ja', 'x@example.jp', 'sent', '2025-09-02')",
+            {"k": key, "l": lead},
+        )
+    counts = expire_rows(wh, settings.privacy.retention, AS_OF)
+    assert {k: v for k, v in counts.items() if v} == {
+        "core.events": 1,
+        "scoring.keyed_events": 1,
+        "scoring.lead_scores": 1,
+        "ops.quarantine": 1,
+        "nurture.email_sends": 1,  # the track left a year ago; the running track's send stays
+        "nurture.enrollments": 1,
+    }
+    assert wh.fetchall("select send_key from nurture.email_sends") == [("running",)]
+    assert wh.fetchall("select _batch_id, events from scoring.keyed_event_batches") == [("2026-11-20", 1)]
+    assert not any(expire_rows(wh, settings.privacy.retention, AS_OF).values())
