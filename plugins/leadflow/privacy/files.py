@@ -64,18 +64,24 @@ def outbox(folder: Path, send_keys: set[str], emails: set[str]) -> int:
 
 
 def inbox_segments(folder: Path, needles: list[bytes]) -> int:
-    """Overwrite the inbox lines that name the person, keeping every line's length; lines changed."""
+    """Overwrite the inbox lines that name the person where they stand (same file, same length: the
+    service may hold the segment open and append to it); lines changed."""
     changed = 0
     for path in _files(folder, "*.jsonl"):
         data = path.read_bytes()
         if not _names(data, needles):
             continue
-        lines = data.split(b"\n")
-        for i, line in enumerate(lines):
-            if _names(line, needles):
-                lines[i] = ERASED_LINE.ljust(len(line), b" ") if len(line) >= len(ERASED_LINE) else b" " * len(line)
-                changed += 1
-        _rewrite(path, b"\n".join(lines))
+        with path.open("r+b") as fh:
+            offset = 0
+            for line in data.split(b"\n"):
+                if _names(line, needles):
+                    pad = ERASED_LINE if len(line) >= len(ERASED_LINE) else b""
+                    fh.seek(offset)
+                    fh.write(pad.ljust(len(line), b" "))
+                    changed += 1
+                offset += len(line) + 1
+            fh.flush()
+            os.fsync(fh.fileno())
     return changed
 
 
