@@ -59,3 +59,14 @@ def test_export_then_erase_then_nothing_is_held(tmp_path, capsys):
     assert main([*base, "housekeep", "--date", "2026-11-22", "--warehouse", uri]) == 0
     with connect(uri) as wh:
         assert wh.fetchall("select crm_id from core.leads") == [("C-2",)]
+
+
+def test_real_sending_without_the_secret_refuses_to_erase(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LEADFLOW_PRIVACY_SECRET", raising=False)
+    path = config(tmp_path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["mailer"]["kind"] = "sendgrid"  # a hash under the development key would be as weak as a bare one
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    uri = f"duckdb://{tmp_path / 'warehouse.duckdb'}"
+    assert main(["--config", str(path), "erase", "--email", "a@example.jp", "--warehouse", uri]) == 2
+    assert "LEADFLOW_PRIVACY_SECRET is not set" in capsys.readouterr().err

@@ -14,14 +14,14 @@ import hashlib
 import hmac
 import os
 
-from leadflow.config import Settings
+from leadflow.config import ConfigError, Settings
 
 SECRET_ENV = "LEADFLOW_PRIVACY_SECRET"  # noqa: S105 — the name of the variable, not a secret
 DEV_SECRET = "leadflow-dev-privacy"  # noqa: S105 — not a secret: only with the file outbox (demo, tests)
 _BLOCK = 64  # SHA-256's block size: HMAC pads the key to it (RFC 2104)
 
 
-class PrivacySecretMissing(ValueError):
+class PrivacySecretMissing(ConfigError):
     """An erasure was asked for with real sending configured and LEADFLOW_PRIVACY_SECRET not set."""
 
 
