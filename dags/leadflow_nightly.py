@@ -4,7 +4,8 @@
 Every night, for the previous local day (the *as-of date*): land CRM records and web events in
 `raw.*`, validate them (bad rows go to `ops.quarantine` with a reason), build `core.*`, score every
 lead (`scoring.lead_scores`, with reasons), advance lifecycle stages (`lifecycle.stage_transitions`),
-and write changed score, stage and reasons back to the CRM. Only once the CRM has them does the
+and write changed score, stage and reasons back to the CRM; then `housekeep` applies the retention
+periods and removes erased people a later export brought back. Only once the CRM has them does the
 `lead_stages` asset update and start the nurture DAG: no email about a stage sales cannot see yet.
 
 Steps run one after another, and runs take turns (`wait_for_turn`: no earlier-dated run running, and
@@ -88,6 +89,14 @@ def leadflow_nightly():
         }
         return result
 
+    # retention (privacy.retention) and erased people brought back by the export: ADR 0014
+    @task
+    def housekeep(**context) -> dict:
+        from leadflow.privacy.retention import housekeep_step
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(housekeep_step, context)
+
     # depends_on_past: Airflow refuses `backfill create --run-backwards` for this DAG
     turn = NightTurnSensor(
         task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule", depends_on_past=True
@@ -105,6 +114,7 @@ def leadflow_nightly():
         *[night_step(step) for step in NIGHT_STEPS],
         replay_later_nights(),
         write_back_crm(),
+        housekeep(),
         end_turn().as_teardown(setups=turn),
     )
 

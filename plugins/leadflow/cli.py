@@ -263,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.set_defaults(func=cmd_serve)
 
     from leadflow.nurture.cli import add_nurture_parser
+    from leadflow.privacy.cli import add_privacy_parsers
     from leadflow.simulate import add_rescore_parser, add_simulate_parser
     from leadflow.validation.cli import add_validation_parser
 
@@ -270,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validation_parser(sub)
     add_simulate_parser(sub)
     add_rescore_parser(sub)
+    add_privacy_parsers(sub)
     for command in sub.choices.values():  # `leadflow summary -v` as well as `leadflow -v summary`
         add_output_flags(command, default=argparse.SUPPRESS)
     return parser

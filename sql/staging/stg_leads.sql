@@ -38,6 +38,8 @@ raw_rows as (
             from ops.quarantine as q
             where q.source = 'crm' and q._file = r._file and q._row = r._row
         )
+        -- an erased person that a later export brings back is never a lead again (docs/adr/0014)
+        and not {{ m.erased('lower(' ~ m.clean_text('r.email') ~ ')', m.clean_text('r.crm_id')) }}
         {%- if not full %}
         and r._batch_id in (select _batch_id from pending)
         {%- endif %}
