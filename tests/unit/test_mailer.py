@@ -428,6 +428,7 @@ def test_fetch_suppressions_error_is_raised_without_the_key(sg):
 
 def test_the_api_key_never_appears_in_results_reprs_or_logs(sg, caplog, capsys):
     caplog.set_level(logging.DEBUG)  # every library's debug lines too
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # whatever level Airflow's logging gave it
     mailer = sendgrid(sg, timeout=0.2)
     sg.script(Fault.bad_request("bad"), Fault.rate_limited(), Fault.server_error(), Fault.read_timeout())
     results = [mailer.send(outgoing()) for _ in range(5)]
