@@ -105,6 +105,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
     cfg = load_settings(args.config)
     if args.action == "lint":
         return templates_cli.lint(cfg)
+    if args.action == "gallery":
+        return templates_cli.gallery(cfg, Path(args.out if args.out != "data/preview" else "data/gallery"))
     return templates_cli.preview(
         cfg, args.name, Path(args.out), args.lead_id, command_warehouse(args, cfg) if args.lead_id else None
     )
@@ -166,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--warehouse")
     summ.set_defaults(func=cmd_summary)
 
-    tpl = sub.add_parser("templates", help="lint or preview email templates")
-    tpl.add_argument("action", choices=["lint", "preview"])
+    tpl = sub.add_parser("templates", help="lint, preview or show (gallery) email templates")
+    tpl.add_argument("action", choices=["lint", "preview", "gallery"])
     tpl.add_argument("name", nargs="?")
     tpl.add_argument("--lead-id")
     tpl.add_argument("--out", default="data/preview")
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     srv.set_defaults(func=cmd_serve)
 
     from leadflow.nurture.cli import add_nurture_parser
+    from leadflow.report.cli import add_report_parser
     from leadflow.simulate import add_rescore_parser, add_simulate_parser
     from leadflow.validation.cli import add_validation_parser
 
@@ -188,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_validation_parser(sub)
     add_simulate_parser(sub)
     add_rescore_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
