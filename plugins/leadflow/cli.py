@@ -25,6 +25,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         activity=args.activity,
         daily=args.daily,
         daily_from=args.daily_from,
+        export_every=args.export_every,
         timezone=args.timezone or load_settings(args.config).timezone,
     )
     print(
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--daily-from",
         type=date.fromisoformat,
         help="first day of daily CRM exports (implies --daily; default: once a tenth of the leads exists)",
+    )
+    gen.add_argument(
+        "--export-every", type=int, default=1, help="with --daily: one CRM export every N days back from --end-date"
     )
     gen.add_argument(
         "--timezone", help="IANA zone whose calendar days the files cut (default: the configured timezone)"

@@ -168,41 +168,57 @@ def score_distribution(frame: pd.DataFrame, locale: str) -> dict[str, Any]:
     )
 
 
-def email_rates(frame: pd.DataFrame, locale: str) -> dict[str, Any]:
-    """Spam-report and bounce rate per template, step and locale, with the thresholds as rules."""
-    long = frame.assign(send=frame["template"] + " #" + frame["step"].astype(str) + " " + frame["locale"])
-    rows = pd.concat(
-        [
-            long.assign(measure=column(locale, "spam_rate"), value=long["spam_rate"], warn=SPAM_WARN, bad=SPAM_BAD),
-            long.assign(
-                measure=column(locale, "bounce_rate"), value=long["bounce_rate"], warn=BOUNCE_WARN, bad=BOUNCE_BAD
-            ),
-        ]
-    )[["send", "measure", "value", "warn", "bad"]]
-    rows = rows.assign(value=rows["value"].fillna(0.0))
+def email_rate(frame: pd.DataFrame, locale: str, measure: str, warn: float, bad: float) -> dict[str, Any]:
+    """One rate (spam_rate or bounce_rate) per template, step and locale, coloured against its thresholds,
+    which stand as dashed rules."""
+    rows = pd.DataFrame(
+        {
+            "send": frame["template"] + " #" + frame["step"].astype(str) + " " + frame["locale"],
+            "value": frame[measure].astype(float).fillna(0.0),
+            "warn": warn,
+            "bad": bad,
+        }
+    )
     base = alt.Chart(alt.Data(values=records(rows)))
     bars = (
         base.transform_calculate(flag="datum.value >= datum.bad ? 'bad' : datum.value >= datum.warn ? 'warn' : 'ok'")
         .mark_bar()
         .encode(
             y=alt.Y("send:N", title=None),
-            x=alt.X("value:Q", axis=alt.Axis(format="%"), title=None),
+            x=alt.X("value:Q", axis=alt.Axis(format="%"), title=column(locale, measure)),
             color=alt.Color(
                 "flag:N",
                 scale=alt.Scale(domain=["ok", "warn", "bad"], range=["#3ebd93", "#f0b429", "#e12d39"]),
                 legend=None,
             ),
-            tooltip=["send:N", "measure:N", alt.Tooltip("value:Q", format=".2%")],
+            tooltip=["send:N", alt.Tooltip("value:Q", format=".2%")],
         )
     )
-    warn = base.mark_rule(color="#f0b429", strokeDash=[4, 3]).encode(x="warn:Q")
-    bad = base.mark_rule(color="#e12d39", strokeDash=[4, 3]).encode(x="bad:Q")
+    warn_rule = base.mark_rule(color="#f0b429", strokeDash=[4, 3]).encode(x="warn:Q")
+    bad_rule = base.mark_rule(color="#e12d39", strokeDash=[4, 3]).encode(x="bad:Q")
     return _spec(
-        alt.layer(bars, warn, bad)
-        .properties(width="container", height=alt.Step(18))
-        .facet(row=alt.Row("measure:N", title=None))
-        .resolve_scale(x="independent")
-        .properties(autosize=FIT_X)
+        alt.layer(bars, warn_rule, bad_rule).properties(width="container", height=alt.Step(18), autosize=FIT_X)
+    )
+
+
+EMAIL_STEPS: list[Any] = ["planned", "sent", "delivered", "opened", "machine_opened", "clicked"]
+
+
+def email_volumes(frame: pd.DataFrame, locale: str) -> dict[str, Any]:
+    """Planned, sent, delivered, opened (a person), opened by a machine and clicked per template, step, locale."""
+    return _spec(
+        _base(frame)
+        .transform_calculate(send="datum.template + ' #' + datum.step + ' ' + datum.locale")
+        .transform_fold(EMAIL_STEPS, as_=["measure", "emails"])
+        .mark_bar()
+        .encode(
+            y=alt.Y("send:N", title=None),
+            yOffset=alt.YOffset("measure:N", sort=EMAIL_STEPS),
+            x=alt.X("emails:Q", title=None),
+            color=alt.Color("measure:N", sort=EMAIL_STEPS, title=None),
+            tooltip=["send:N", "measure:N", "emails:Q"],
+        )
+        .properties(height=alt.Step(6), autosize=FIT_X)
     )
 
 
@@ -311,8 +327,15 @@ def figures(data: dict[str, pd.DataFrame], locale: str, page: str) -> list[Figur
         }
         return [
             Figure(
-                "email_rates", t(locale, "email_rates"), perf, email_rates(perf, locale), t(locale, "email_note"),
-                flags=flags,
+                "email_volumes", t(locale, "email_performance"), perf, email_volumes(perf, locale), flags=flags,
+            ),
+            Figure(
+                "email_spam_rate", t(locale, "email_spam_rate"), perf,
+                email_rate(perf, locale, "spam_rate", SPAM_WARN, SPAM_BAD), t(locale, "email_note"), flags=flags,
+            ),
+            Figure(
+                "email_bounce_rate", t(locale, "email_bounce_rate"), perf,
+                email_rate(perf, locale, "bounce_rate", BOUNCE_WARN, BOUNCE_BAD), flags=flags,
             ),
         ]  # fmt: skip
     if page == "speed":
