@@ -53,6 +53,11 @@ end
 round(cast({{ x }} as decimal(18, 6)), 2)
 {%- endmacro %}
 
+{# x rounded to a whole number, halves away from zero on both (PostgreSQL rounds a double's halves to even) #}
+{% macro round0(x) -%}
+round(cast({{ x }} as decimal(18, 6)))
+{%- endmacro %}
+
 {# a join key standing for a missing text value (a control character no cleaned value contains) #}
 {% macro null_key() -%}
 chr(1)
@@ -324,9 +329,10 @@ cohort as (
         case when r.lead_id is null then 0 else 1 end as converted
     from scoring.lead_scores as s
     inner join cohort_night as c on s.as_of_date = c.night
-    left join stage_on_then as st on s.lead_id = st.lead_id
+    -- a lead with a stage that night existed then (a past night rescored reads today's core.leads)
+    inner join stage_on_then as st on s.lead_id = st.lead_id
     left join reached as r on s.lead_id = r.lead_id
-    where coalesce(st.stage, 'cold') not in ('sales_qualified', 'customer', 'disqualified')
+    where st.stage not in ('sales_qualified', 'customer', 'disqualified')
 )
 {%- endmacro %}
 
