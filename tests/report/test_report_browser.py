@@ -262,7 +262,7 @@ def test_chart_numbers_equal_sql_written_apart_from_the_report(site: dict, brows
                 won.add(lead)
         expected: dict[int, list[int]] = {}
         for lead, score in cohort.items():
-            if then.get(lead, "cold") in ("sales_qualified", "customer", "disqualified"):
+            if then.get(lead, "disqualified") in ("sales_qualified", "customer", "disqualified"):
                 continue
             band = 100 if score >= 100 else int(score // 10) * 10
             counts = expected.setdefault(band, [0, 0])
@@ -335,6 +335,42 @@ def test_the_gallery_shows_every_template_and_locale_and_never_runs_a_hostile_va
         assert '"><img src=x onerror=alert(1)>' in hostile.locator("body").inner_text()  # shown as text
         assert hostile.locator("img, script").count() == 0  # never markup
         page.screenshot(path=str(ARTIFACTS / "gallery.png"))
+        assert seen == {"errors": [], "requests": [], "dialogs": []}
+    finally:
+        context.close()
+
+
+def test_candidate_rules_get_their_own_calibration_page_and_nothing_is_written(site: dict, browser: Any) -> None:
+    """`leadflow report --rules`: the current rules as the candidate reproduce the report's calibration
+    (the rescored nights equal the stored ones), a changed rule moves it, and the warehouse is unchanged."""
+    from leadflow.config import load_settings
+    from leadflow.report.candidate import candidate_calibration
+    from leadflow.report.queries import run_query
+    from leadflow.report.site import write_site
+    from leadflow.scoring import load_rules
+    from tests.conftest import ROOT
+
+    wh: Warehouse = site["wh"]
+    window: ReportWindow = site["window"]
+    cfg = load_settings(ROOT / "config" / "leadflow.yml")
+    stored = wh.fetchall("select count(*), min(rules_version), sum(total_score) from scoring.lead_scores")
+    same = candidate_calibration(wh, cfg, load_rules(ROOT / "config" / "scoring.yml"), window)
+    for name in ("calibration_bands", "calibration_summary", "score_distribution"):
+        assert same[name].equals(run_query(wh, name, window)), name
+    text = (ROOT / "config" / "scoring.yml").read_text(encoding="utf-8")
+    candidate_file = site["out"].parent / "candidate.yml"
+    candidate_file.write_text(text.replace("points: 15, cap: 30,", "points: 30, cap: 90,"), encoding="utf-8")
+    rules = load_rules(candidate_file)
+    moved = candidate_calibration(wh, cfg, rules, window)
+    assert not moved["score_distribution"].equals(same["score_distribution"])
+    assert wh.fetchall("select count(*), min(rules_version), sum(total_score) from scoring.lead_scores") == stored
+
+    label = f"(rules {rules.version})"
+    write_site(site["out"], moved, window, pages=("calibration",), label=label, suffix="-candidate")
+    context, page, seen = _open(browser, site["out"] / "calibration-candidate.en.html")
+    try:
+        assert len(_rendered(page)) == 4
+        assert rules.version in page.title()
         assert seen == {"errors": [], "requests": [], "dialogs": []}
     finally:
         context.close()

@@ -14,13 +14,10 @@ from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
-REPORTS_DIR = "data/reports"
-"""Where reports go by default, relative to the project home: one folder per as-of date."""
-
 
 def default_out(settings: Settings, as_of: date) -> Path:
-    """`data/reports/<as_of>/` under the project home."""
-    return settings.path(REPORTS_DIR) / as_of.isoformat()
+    """`<reports>/<as_of>/` (`reports` of leadflow.yml, default data/reports under the project home)."""
+    return settings.path(settings.reports) / as_of.isoformat()
 
 
 def build_report(wh: Warehouse, settings: Settings, window: ReportWindow, out: Path) -> SiteFiles:

@@ -144,9 +144,19 @@ def _notices(data: dict[str, pd.DataFrame], locale: str, page: str) -> list[str]
 
 
 def write_site(
-    out: Path, data: dict[str, pd.DataFrame], window: ReportWindow, *, gallery: bool = False, default_locale: str = "ja"
+    out: Path,
+    data: dict[str, pd.DataFrame],
+    window: ReportWindow,
+    *,
+    gallery: bool = False,
+    default_locale: str = "ja",
+    pages: tuple[str, ...] = ("index", *PAGES),
+    label: str = "",
+    suffix: str = "",
 ) -> SiteFiles:
-    """Write the report pages for `data` (the query results for `window`) into `out`."""
+    """Write the report pages for `data` (the query results for `window`) into `out`: every page, or only
+    `pages`, with `label` after each title and `suffix` in every file name (e.g. a candidate rules' page
+    beside the report's own: `calibration-candidate.ja.html`, `data/<chart>-candidate.csv`)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     (out / BUNDLE).write_text(vega_bundle(), encoding="utf-8")
@@ -155,9 +165,10 @@ def write_site(
     csv: dict[str, Path] = {}
     for locale in LOCALES:
         other = next(x for x in LOCALES if x != locale)
-        for page in ("index", *PAGES):
+        for page in pages:
             figs = [] if page == "index" else figures(data, locale, page)
             for fig in figs:
+                fig.key += suffix
                 if fig.key not in csv:
                     csv[fig.key] = out / "data" / f"{fig.key}.csv"
                     fig.frame.to_csv(csv[fig.key], index=False)
@@ -172,10 +183,10 @@ def write_site(
                 locale=locale,
                 page=page,
                 pages=PAGES,
-                title=t(locale, page),
+                title=f"{t(locale, page)} {label}".strip(),
                 as_of=window.as_of.isoformat(),
                 start_date=window.start_date.isoformat(),
-                other_href=f"{page}.{other}.html",
+                other_href=f"{page}{suffix}.{other}.html",
                 gallery=gallery,
                 figures=figs,
                 panels=panels,
@@ -184,9 +195,11 @@ def write_site(
                 spec_json=spec_json,
                 table=lambda fig, _locale=locale: table(fig, _locale),
             )
-            path = out / f"{page}.{locale}.html"
+            path = out / f"{page}{suffix}.{locale}.html"
             path.write_text(html, encoding="utf-8")
             written.append(path)
-    index = out / "index.html"
-    index.write_text((out / f"index.{default_locale}.html").read_text(encoding="utf-8"), encoding="utf-8")
+    index = out / f"{pages[0]}{suffix}.{default_locale}.html"
+    if not suffix:
+        index = out / "index.html"
+        index.write_text((out / f"{pages[0]}.{default_locale}.html").read_text(encoding="utf-8"), encoding="utf-8")
     return SiteFiles(index=index, pages=written, csv=list(csv.values()))
