@@ -7,6 +7,9 @@ DATE ?= 2026-11-22
 DAG ?= leadflow_nightly
 DEMO_LEADS ?= 2000
 DEMO_DAYS ?= 120
+# the demo's earlier nights, a week apart (one CRM export each), so the report has history and a cohort to calibrate
+DEMO_NIGHTS := $(shell for w in 5 4 3 2 1; do date -d "$(DATE) -$$((7 * w)) days" +%F; done)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # pytest-xdist: one worker per CPU (at most 4); `make test PYTEST_WORKERS=0` runs in one process. The
 # Airflow `dags test` runs stay on one worker (xdist_group), each module with its own metadata database.
 PYTEST_WORKERS ?= auto
@@ -21,7 +24,7 @@ export AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES_REGEXP := leadflow\..*
 export GX_ANALYTICS_ENABLED := False
 export AIRFLOW_CONN_LEADFLOW_WAREHOUSE ?= {"conn_type": "duckdb", "host": "$(CURDIR)/data/warehouse.duckdb"}
 
-.PHONY: help venv airflow-init demo test test-fast dag lint bench bench-quick lock clean
+.PHONY: help venv airflow-init browser demo test test-fast dag lint bench bench-quick lock clean
 
 help:
 	@echo "make demo   — install, generate sample data, run both DAGs for $(DATE), print a summary"
@@ -44,12 +47,19 @@ $(AIRFLOW_HOME)/airflow.db:
 	mkdir -p $(AIRFLOW_HOME)
 	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
 
+# headless Chromium for the report's browser tests (tests/report): Debian's package, installed where missing
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium fonts-ipafont-gothic; }
+
 demo: airflow-init
-	rm -rf data/landing data/outbox data/warehouse.duckdb
-	$(BIN)/leadflow generate --leads $(DEMO_LEADS) --days $(DEMO_DAYS) --seed 7 --end-date $(DATE) --out data/landing
+	rm -rf data/landing data/outbox data/warehouse.duckdb data/reports
+	$(BIN)/leadflow generate --leads $(DEMO_LEADS) --days $(DEMO_DAYS) --seed 7 --end-date $(DATE) \
+		--daily-from $(firstword $(DEMO_NIGHTS)) --export-every 7 --out data/landing
+	for night in $(DEMO_NIGHTS); do echo "== night $$night"; $(BIN)/leadflow run --date $$night > /dev/null || exit 1; done
 	$(MAKE) --no-print-directory dag DAG=leadflow_nightly DATE=$(DATE)
 	$(MAKE) --no-print-directory dag DAG=leadflow_nurture DATE=$(DATE)
 	$(BIN)/leadflow summary --date $(DATE)
+	@echo "report: data/reports/$(DATE)/index.html"
 
 dag: airflow-init
 	@echo "== $(DAG) for $(DATE)"
@@ -60,7 +70,7 @@ dag: airflow-init
 		echo "   $(DAG) $(DATE): $${state:-state=unknown} (log: $(AIRFLOW_HOME)/last_dag_test.log)"; \
 		test "$$state" = "state=success" || (grep -E "\[error|Traceback|Error:" $(AIRFLOW_HOME)/last_dag_test.log | tail -n 20; exit 1)
 
-test: airflow-init
+test: airflow-init browser
 	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
 
 test-fast: airflow-init

@@ -7,6 +7,7 @@ lead (`scoring.lead_scores`, with reasons), advance lifecycle stages (`lifecycle
 and write changed score, stage and reasons back to the CRM; then `housekeep` applies the retention
 periods and removes erased people a later export brought back. Only once the CRM has them does the
 `lead_stages` asset update and start the nurture DAG: no email about a stage sales cannot see yet.
+Last, `write_report` writes the report site to `data/reports/<as-of date>/` (`leadflow report`).
 
 Steps run one after another, and runs take turns (`wait_for_turn`: no earlier-dated run running, and
 the warehouse's nightly lock, released by the `end_turn` teardown even when the run fails).
@@ -97,6 +98,15 @@ def leadflow_nightly():
 
         return with_warehouse(housekeep_step, context)
 
+    # the report comes after the CRM has its fields and the asset has started nurture: a failing report
+    # holds up neither (rerun it alone with `leadflow report --date …`)
+    @task
+    def write_report(**context) -> dict:
+        from leadflow.report.build import nightly_report
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(nightly_report, context)
+
     # depends_on_past: Airflow refuses `backfill create --run-backwards` for this DAG
     turn = NightTurnSensor(
         task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule", depends_on_past=True
@@ -115,6 +125,7 @@ def leadflow_nightly():
         replay_later_nights(),
         write_back_crm(),
         housekeep(),
+        write_report(),
         end_turn().as_teardown(setups=turn),
     )
 

@@ -53,6 +53,11 @@ end
 round(cast({{ x }} as decimal(18, 6)), 2)
 {%- endmacro %}
 
+{# x rounded to a whole number, halves away from zero on both (PostgreSQL rounds a double's halves to even) #}
+{% macro round0(x) -%}
+round(cast({{ x }} as decimal(18, 6)))
+{%- endmacro %}
+
 {# a join key standing for a missing text value (a control character no cleaned value contains) #}
 {% macro null_key() -%}
 chr(1)
@@ -265,4 +270,93 @@ typed as (
 {# a table whose rows need not survive a crash: PostgreSQL skips its write-ahead log; DuckDB has no such table #}
 {% macro unlogged() -%}
 {%- if dialect == 'postgres' %}unlogged {% endif -%}
+{%- endmacro %}
+
+{# the report's lower / upper bound of a 95 % Wilson score interval for k successes in n trials (null when n = 0) #}
+{% macro wilson_low(k, n) -%}
+case when {{ n }} > 0 then ((cast({{ k }} as double precision) / {{ n }}) + 1.9208 / {{ n }} - 1.96 * sqrt((cast({{ k }} as double precision) / {{ n }}) * (1 - cast({{ k }} as double precision) / {{ n }}) / {{ n }} + 0.9604 / ({{ n }} * {{ n }}))) / (1 + 3.8416 / {{ n }}) end
+{%- endmacro %}
+
+{% macro wilson_high(k, n) -%}
+case when {{ n }} > 0 then ((cast({{ k }} as double precision) / {{ n }}) + 1.9208 / {{ n }} + 1.96 * sqrt((cast({{ k }} as double precision) / {{ n }}) * (1 - cast({{ k }} as double precision) / {{ n }}) / {{ n }} + 0.9604 / ({{ n }} * {{ n }}))) / (1 + 3.8416 / {{ n }}) end
+{%- endmacro %}
+
+{# the median of x in a group (an ordered-set aggregate both backends take) #}
+{% macro median(x) -%}
+percentile_cont(0.5) within group (order by {{ x }})
+{%- endmacro %}
+
+{# the 90th percentile of x in a group #}
+{% macro p90(x) -%}
+percentile_cont(0.9) within group (order by {{ x }})
+{%- endmacro %}
+
+{# the Monday starting the week of date d #}
+{% macro week_start(d) -%}
+cast(date_trunc('week', {{ d }}) as date)
+{%- endmacro %}
+
+{# minutes from timestamptz a to timestamptz b #}
+{% macro minutes_between(a, b) -%}
+{%- if dialect == 'duckdb' %}(epoch({{ b }}) - epoch({{ a }})) / 60.0{% else %}(extract(epoch from {{ b }}) - extract(epoch from {{ a }})) / 60.0{% endif -%}
+{%- endmacro %}
+
+{# the report's CTE `stage_on_<name>`: each lead's stage as of the night `night` (an expression): the target of
+   its latest transition on or before that night #}
+{% macro stage_on(name, night) -%}
+stage_on_{{ name }} as (
+    select
+        ranked.lead_id,
+        ranked.to_stage as stage
+    from (
+        select
+            t.lead_id,
+            t.to_stage,
+            row_number() over (partition by t.lead_id order by t.as_of_date desc) as latest
+        from lifecycle.stage_transitions as t
+        where t.as_of_date <= {{ night }}
+    ) as ranked
+    where ranked.latest = 1
+)
+{%- endmacro %}
+
+{# the report's calibration cohort as CTEs ending in `cohort`: the leads scored on the latest night on or before
+   :cohort_date (and before :as_of), not yet sales_qualified, customer or disqualified then, with their score,
+   grade and whether they reached sales_qualified or customer by :as_of (converted 1/0) #}
+{% macro calibration_cohort() -%}
+cohort_night as (
+    select max(as_of_date) as night
+    from scoring.lead_scores
+    where as_of_date <= cast(:cohort_date as date) and as_of_date < cast(:as_of as date)
+),
+
+{{ stage_on('then', '(select night from cohort_night)') }},
+
+reached as (
+    select distinct t.lead_id
+    from lifecycle.stage_transitions as t
+    where
+        t.to_stage in ('sales_qualified', 'customer')
+        and t.as_of_date > (select night from cohort_night)
+        and t.as_of_date <= cast(:as_of as date)
+),
+
+cohort as (
+    select
+        s.lead_id,
+        s.total_score,
+        s.fit_grade,
+        case when r.lead_id is null then 0 else 1 end as converted
+    from scoring.lead_scores as s
+    inner join cohort_night as c on s.as_of_date = c.night
+    -- a lead with a stage that night existed then (a past night rescored reads today's core.leads)
+    inner join stage_on_then as st on s.lead_id = st.lead_id
+    left join reached as r on s.lead_id = r.lead_id
+    where st.stage not in ('sales_qualified', 'customer', 'disqualified')
+)
+{%- endmacro %}
+
+{# the as-of date a nightly batch id names ('YYYY-MM-DD'), else the local date of timestamptz ts in :timezone #}
+{% macro batch_date(batch_id, ts) -%}
+case when {{ regex_match(batch_id, "'^[0-9]{4}-[0-9]{2}-[0-9]{2}$'") }} then cast({{ batch_id }} as date) else {{ local_date(ts, ':timezone') }} end
 {%- endmacro %}

@@ -28,6 +28,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             activity=args.activity,
             daily=args.daily,
             daily_from=args.daily_from,
+            export_every=args.export_every,
             timezone=args.timezone or load_settings(args.config).timezone,
             progress=lambda phase, done, total: bar.update(tasks[phase], completed=done, total=total),
         )
@@ -181,6 +182,8 @@ def cmd_templates(args: argparse.Namespace) -> int:
     cfg = load_settings(args.config)
     if args.action == "lint":
         return templates_cli.lint(cfg)
+    if args.action == "gallery":
+        return templates_cli.gallery(cfg, Path(args.out if args.out != "data/preview" else "data/gallery"))
     return templates_cli.preview(
         cfg, args.name, Path(args.out), args.lead_id, command_warehouse(args, cfg) if args.lead_id else None
     )
@@ -216,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="first day of daily CRM exports (implies --daily; default: once a tenth of the leads exists)",
     )
     gen.add_argument(
+        "--export-every", type=int, default=1, help="with --daily: one CRM export every N days back from --end-date"
+    )
+    gen.add_argument(
         "--timezone", help="IANA zone whose calendar days the files cut (default: the configured timezone)"
     )
     gen.add_argument("--out", required=True, help="landing folder (gets crm/ and web/)")
@@ -248,8 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     summ.add_argument("--json", action="store_true", help="print the summary as JSON")
     summ.set_defaults(func=cmd_summary)
 
-    tpl = sub.add_parser("templates", help="lint or preview email templates")
-    tpl.add_argument("action", choices=["lint", "preview"])
+    tpl = sub.add_parser("templates", help="lint, preview or show (gallery) email templates")
+    tpl.add_argument("action", choices=["lint", "preview", "gallery"])
     tpl.add_argument("name", nargs="?")
     tpl.add_argument("--lead-id")
     tpl.add_argument("--out", default="data/preview")
@@ -264,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from leadflow.nurture.cli import add_nurture_parser
     from leadflow.privacy.cli import add_privacy_parsers
+    from leadflow.report.cli import add_report_parser
     from leadflow.simulate import add_rescore_parser, add_simulate_parser
     from leadflow.validation.cli import add_validation_parser
 
@@ -272,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     add_rescore_parser(sub)
     add_privacy_parsers(sub)
+    add_report_parser(sub)
     for command in sub.choices.values():  # `leadflow summary -v` as well as `leadflow -v summary`
         add_output_flags(command, default=argparse.SUPPRESS)
     return parser

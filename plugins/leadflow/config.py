@@ -188,6 +188,8 @@ class Settings(_Strict):
     scoring_rules: Path = Path("config/scoring.yml")
     sequences: Path = Path("config/sequences.yml")
     templates: Path = Path("email_templates")
+    reports: Path = Path("data/reports")
+    """Where the nightly report goes, one folder per as-of date (`leadflow report`)."""
     sources: SourcesConfig
     crm_sink: Annotated[CrmSinkConfig | HubSpotSinkConfig, Field(discriminator="kind")] = CrmSinkConfig()
     crm_deadline: CrmDeadlineConfig = CrmDeadlineConfig()

@@ -46,7 +46,7 @@ ranked_factors as (
         points,
         row_number() over (partition by lead_key order by abs(points) desc, rule_key) as strength
     from factors
-    where labelled and round(points) <> 0
+    where labelled and {{ m.round0('points') }} <> 0
 ),
 
 last_activity as (
@@ -98,7 +98,7 @@ reason_texts as (
             else ''
         end
         || ' (' || case when rf.points >= 0 then '+' else '' end
-        || cast(cast(round(rf.points) as integer) as varchar) || ')' as reason
+        || cast(cast({{ m.round0('rf.points') }} as integer) as varchar) || ')' as reason
     from top_factors as rf
     inner join scoring.rule_keys as r on rf.rule_key = r.rule_key
     inner join scoring.lead_keys as k on rf.lead_key = k.lead_key

@@ -50,8 +50,18 @@ def test_nightly_steps_run_in_order(dagbag):
     assert order == [
         "create_schemas", "extract_crm", "validate_raw_crm", "extract_web", "validate_raw_events", "build_core",
         "score_leads", "validate_scores", "advance_stages", "validate_transitions", "replay_later_nights",
-        "write_back_crm", "housekeep", "end_turn",
+        "write_back_crm", "housekeep", "write_report", "end_turn",
     ]  # fmt: skip
+
+
+def test_the_report_comes_after_the_write_back_and_holds_nothing_up(dagbag):
+    """Issue 23: the report is the night's last step; the CRM has its fields and the asset has started
+    nurture before it runs."""
+    dag = dagbag.dags["leadflow_nightly"]
+    report = dag.get_task("write_report")
+    assert "write_back_crm" in report.get_flat_relative_ids(upstream=True)
+    assert report.downstream_task_ids == {"end_turn"}  # only the teardown that releases the lock
+    assert not report.outlets
 
 
 def test_the_nurture_asset_is_updated_after_the_crm_write_back(dagbag):

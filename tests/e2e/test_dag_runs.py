@@ -66,6 +66,7 @@ def write_config(tmp_path: Path, landing: Path, **mailer: object) -> Path:
     data["sources"]["crm"]["path"] = str(landing / "crm")
     data["sources"]["web"]["path"] = str(landing / "web")
     data["mailer"]["outbox"] = str(tmp_path / "outbox")
+    data["reports"] = str(tmp_path / "reports")
     data["mailer"].update(mailer)
     if mailer.get("kind") == "sendgrid":
         # Weekdays around the clock, no holidays: on whatever day the test runs, every planned send is
@@ -146,6 +147,8 @@ def test_nightly_and_nurture_runs_are_correct_and_idempotent(warehouse, landing,
     assert first["stages"] == expected["stages"]
     assert sum(first["stages"].values()) == len(first["scores"]) == len(first["crm"])
     assert first["quarantined"] > 0  # the generator's bad rows were caught, not loaded
+    report = tmp_path / "reports" / AS_OF.isoformat()
+    assert {"index.html", "funnel.ja.html", "calibration.en.html", "gallery"} <= {p.name for p in report.iterdir()}
 
     dags_test("leadflow_nurture", env)
     sent = snapshot(uri)["ledger"]

@@ -82,10 +82,10 @@ def test_engagement_decays_caps_and_limits_per_day(wh, settings):
 
 def test_engagement_is_capped_per_rule(wh, settings):
     add_leads(wh, {"crm_id": "C1"})
-    # five pricing views on five recent days would be ~70 points; the cap is 45
+    # five pricing views on five recent days would be ~70 points; the cap is 30 (two fresh views)
     add_events(wh, "C1", *[("pricing_view", f"2026-11-{d}") for d in range(18, 23)])
     score(wh, settings, AS_OF)
-    assert factors(wh, "C1")["pricing_view"] == 45
+    assert factors(wh, "C1")["pricing_view"] == 30
 
 
 def test_total_is_clamped_and_factors_add_up(wh, settings):

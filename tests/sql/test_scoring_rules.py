@@ -213,3 +213,16 @@ def test_top_reasons_lists_the_strongest_factors_in_order_up_to_the_setting(wh, 
     score(wh, settings, AS_OF, rules)
     reasons = wh.scalar("select top_reasons from scoring.lead_scores")
     assert reasons == " / ".join(f"r{n:02d} (+{n})" for n in range(12, 12 - top, -1))
+
+
+def test_reasons_round_half_points_the_same_way_on_both_backends(wh, settings, tmp_path):
+    """A factor of exactly 2.5 reads (+3) on both backends: PostgreSQL rounds a double's halves to even
+    (2), so reasons round the two-decimal points as decimals, halves away from zero."""
+    rules = write_rules(
+        tmp_path / "scoring.yml",
+        engagement=[engagement_rule("visits", "page_view", points=5, half_life_days=7)],
+    )
+    add_leads(wh, {"crm_id": "HALF"})
+    add_events(wh, "HALF", ("page_view", "2026-11-15"))  # a week old: 5 x 0.5 = 2.5
+    score(wh, settings, AS_OF, rules)
+    assert wh.scalar("select top_reasons from scoring.lead_scores") == "visits (+3)"

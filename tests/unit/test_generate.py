@@ -378,3 +378,14 @@ def test_files_cut_the_days_of_the_configured_time_zone(tmp_path: Path, zone: st
 def test_an_unknown_time_zone_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="timezone must be an IANA time zone such as Asia/Tokyo, got 'JST'"):
         generate(tmp_path, leads=5, days=3, seed=1, end_date=END, timezone="JST")
+
+
+def test_export_every_keeps_one_crm_export_per_period_back_from_the_end(tmp_path: Path) -> None:
+    """Nights a week apart each read one export (several in one batch are superseded duplicates)."""
+    summary = generate(
+        tmp_path, leads=60, days=40, seed=2, end_date=END, daily_from=END - timedelta(days=30), export_every=7
+    )
+    expected = [f"leads_{(END - timedelta(days=d)).isoformat()}.csv" for d in (28, 21, 14, 7, 0)]
+    assert [p.name for p in summary.crm_files] == expected
+    with pytest.raises(ValueError, match="export_every must be at least 1, got 0"):
+        generate(tmp_path, leads=5, days=3, seed=1, end_date=END, export_every=0)

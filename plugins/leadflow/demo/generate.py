@@ -124,11 +124,18 @@ EVENT_MIX = np.array(  # rows sum to 1; hand-raising here is rare and mostly lon
 ATTEND_SHARE = np.array([0.4, 0.6, 0.7, 0.7])  # registrations followed by attendance
 CLICK_SHARE = np.array([0.08, 0.2, 0.25, 0.3])  # email opens followed by a click
 HAND_RAISE_MIX = np.array([[1.0, 0, 0], [0.6, 0.4, 0], [0.3, 0.2, 0.5], [0.1, 0.3, 0.6]])  # contact, quote, demo
-HEATING_SHARE = 0.45  # of enterprise leads old enough: pricing/case studies accelerate at the end
-HEATING_EXTRA_EVENTS = 9.0
+HEATING_SHARE = 0.2  # times relative intent, of enterprise leads old enough: pricing/case studies accelerate
+HEATING_EXTRA_EVENTS = 6.0
 HEATING_DAYS = 21
 HEATING_HAND_RAISERS = 0.35
-HAND_RAISER_SHARE = np.array([0.005, 0.02, 0.035, 0.03])  # plus HEATING_HAND_RAISERS of heating leads
+HAND_RAISER_SHARE = np.array([0.005, 0.02, 0.035, 0.03])  # times relative intent; plus HEATING_HAND_RAISERS
+# Latent buying intent per lead (a Beta draw scaled by persona, within [0, 1]): nobody sees it, but it drives
+# how much a lead engages, whether it heats up and raises its hand, whether sales confirm BANT and whether it
+# ends qualified or a customer. So the score (which sees only the behaviour) predicts outcomes, imperfectly.
+INTENT_BETA = (1.2, 4.0)
+INTENT_MEAN = INTENT_BETA[0] / sum(INTENT_BETA)
+INTENT_PERSONA = np.array([0.3, 0.8, 1.0, 1.3])  # students rarely buy; enterprise buyers most often
+INTENT_ENGAGEMENT = 0.5  # share of a lead's engagement multiplier that follows its intent (mean kept at 1)
 SILENT_SHARE = 0.12
 EMAIL_ONLY_SHARE = 0.10
 BASE_EVENTS_PER_LEAD = 20.8  # measured mean over 180 days at activity 1.0 (100k leads, seed 7)
@@ -305,6 +312,7 @@ def generate(
     activity: float = 1.0,
     daily: bool = False,
     daily_from: date | None = None,
+    export_every: int = 1,
     timezone: str = FILE_TIMEZONE,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> GenerationSummary:
@@ -315,7 +323,9 @@ def generate(
 
     With `daily` (or a `daily_from`), also `crm/leads_<day>.csv` for every day from `daily_from`
     (default: `default_daily_from`) to `end_date`, each the CRM as it stood at the end of that day.
-    The event files and the `end_date` export are the same with or without `daily`.
+    The event files and the `end_date` export are the same with or without `daily`. `export_every` N
+    keeps only every Nth daily export counting back from `end_date` (nights run a week apart: each
+    reads one export, not the six before it too).
 
     Days are calendar days in `timezone` (the pipeline's configured zone: `events_<day>.jsonl` holds
     exactly the events a night of that as-of date covers); each lead's timestamps carry its own zone.
@@ -325,6 +335,8 @@ def generate(
         raise ValueError(f"need leads >= 0 and days >= 1, got leads={leads}, days={days}")
     if not activity > 0:
         raise ValueError(f"activity must be above 0, got {activity}")
+    if export_every < 1:
+        raise ValueError(f"export_every must be at least 1, got {export_every}")
     if not 0.0 <= bad_share <= 1.0:
         raise ValueError(f"bad_share must be within [0, 1], got {bad_share}")
     first_day = end_date - timedelta(days=days - 1)
@@ -352,6 +364,8 @@ def generate(
         start = daily_from or default_daily_from(table.created, first_day, midnights)
         written = []
         for day in range((start - first_day).days, days - 1):
+            if (days - 1 - day) % export_every:
+                continue
             snapshot = history.at(table, int(midnights[day + 1]) - 1)
             path = crm_dir / f"leads_{(first_day + timedelta(days=day)).isoformat()}.csv"
             _write_crm(path, table, snapshot)
@@ -487,10 +501,15 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
     zone = np.asarray(COUNTRY_ZONE)[country]
     zone = np.where((country == US) & (rng.random(n) < 0.4), 2, zone)
 
-    # Behaviour first: it decides how old a lead must be.
+    # Behaviour first: it decides how old a lead must be. Intent has a generator of its own.
+    intent_rng = np.random.default_rng([seed, 5])
+    intent = np.clip(intent_rng.beta(*INTENT_BETA, size=n) * INTENT_PERSONA[persona], 0.0, 1.0)
+    relative = intent / INTENT_MEAN  # 1.0: an average lead
     silent_gap = 90 if days >= 120 else max(1, days // 3)
-    heating = (persona == ENTERPRISE) & (rng.random(n) < HEATING_SHARE) & (days >= 35)
-    hand_raiser = (rng.random(n) < HAND_RAISER_SHARE[persona]) | (heating & (rng.random(n) < HEATING_HAND_RAISERS))
+    heating = (persona == ENTERPRISE) & (rng.random(n) < HEATING_SHARE * relative) & (days >= 35)
+    hand_raiser = (rng.random(n) < HAND_RAISER_SHARE[persona] * relative) | (
+        heating & (rng.random(n) < HEATING_HAND_RAISERS)
+    )
     silent = ~heating & ~hand_raiser & (persona != STUDENT) & (rng.random(n) < SILENT_SHARE) & (days >= 14)
 
     latest = np.full(n, window_stop - DAY // 2)
@@ -504,7 +523,7 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
     def by_created(a: np.ndarray) -> np.ndarray:
         return a[order]
 
-    persona, locale, country, zone = map(by_created, (persona, locale, country, zone))
+    persona, locale, country, zone, intent = map(by_created, (persona, locale, country, zone, intent))
     heating, hand_raiser, silent, created = map(by_created, (heating, hand_raiser, silent, created))
     crm_num = np.arange(1, n + 1, dtype=np.int64)
     stop = np.where(silent, window_stop - silent_gap * DAY, window_stop)
@@ -534,7 +553,7 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
 
     # BANT is mostly unknown; sales confirmed 3-4 items for some heating hand-raisers, a few items for others.
     confirmed = rng.random((n, 4)) < np.where(rng.random(n) < 0.5, 1.0, 0.75)[:, None]
-    hot = heating & hand_raiser & (confirmed.sum(axis=1) >= 3)
+    hot = heating & hand_raiser & (confirmed.sum(axis=1) >= 3) & (intent_rng.random(n) < 0.4 + intent)
     bant = np.where(hot[:, None] & confirmed, 1, 0).astype(np.int8)
     partial = ~hot & (persona >= MID_SIZE) & (rng.random(n) < 0.15)
     partial_values = rng.choice(3, size=(n, 4), p=(0.6, 0.25, 0.15)).astype(np.int8)
@@ -542,6 +561,9 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
     bant = np.where(partial[:, None], partial_values, bant)
 
     status = _choice_by_group(rng, persona, STATUS_MIX)
+    # a deal is won or qualified in proportion to intent: a low-intent lead drawn as won stays in nurture
+    won = np.isin(status, (QUALIFIED, CUSTOMER))
+    status = np.where(won & (intent_rng.random(n) > 0.6 * intent / INTENT_MEAN), NURTURING, status)
     raised = hand_raiser & ~hot
     status = np.where(raised, rng.choice([WORKING, NEW, NURTURING], size=n, p=(0.6, 0.3, 0.1)), status)
     status = np.where(hot, np.where(rng.random(n) < 0.6, QUALIFIED, WORKING), status)
@@ -570,7 +592,8 @@ def _make_leads(n: int, seed: int, window_start: int, window_stop: int, bad_shar
         email=email,
         start=created,
         stop=stop,
-        engagement=rng.gamma(ENGAGEMENT_SHAPE[persona], 1.0 / ENGAGEMENT_SHAPE[persona]),
+        engagement=rng.gamma(ENGAGEMENT_SHAPE[persona], 1.0 / ENGAGEMENT_SHAPE[persona])
+        * (1 - INTENT_ENGAGEMENT + INTENT_ENGAGEMENT * intent / (INTENT_MEAN * INTENT_PERSONA[persona])),
         heating=heating,
         hand_raiser=hand_raiser,
         active=np.ones(n, dtype=bool),

@@ -1,4 +1,4 @@
-"""`leadflow templates lint` and `leadflow templates preview`: marketing ops check templates before a run."""
+"""`leadflow templates lint`, `preview` and `gallery`: marketing ops check templates before a run."""
 
 from __future__ import annotations
 
@@ -47,4 +47,12 @@ def preview(settings: Settings, name: str | None, out: Path, lead_id: str | None
             Path(f"{stem}.html").write_text(f"<!-- Subject: {email.subject} -->\n{email.html}", encoding="utf-8")
             Path(f"{stem}.txt").write_text(f"Subject: {email.subject}\n\n{email.text}", encoding="utf-8")
             print(f"wrote {stem}.html")
+    return 0
+
+
+def gallery(settings: Settings, out: Path) -> int:
+    """Write the template gallery (every template x locale x sample lead, desktop and phone) to `out/index.html`."""
+    from leadflow.nurture.gallery import write_gallery
+
+    print(f"wrote {write_gallery(settings, out)}")
     return 0

@@ -1,0 +1,43 @@
+-- Score calibration by band: one row per 10-point score band (100 on its own) of the leads scored near
+-- :cohort_date, with how many reached sales_qualified or customer by :as_of, the rate, its 95 % Wilson
+-- interval and the lift over the cohort's base rate.
+with
+
+{{ m.calibration_cohort() }},
+
+banded as (
+    select
+        case when total_score >= 100 then 100 else cast(floor(total_score / 10) * 10 as integer) end as band_low,
+        converted
+    from cohort
+),
+
+base as (
+    select cast(sum(converted) as double precision) / nullif(count(*), 0) as base_rate
+    from cohort
+),
+
+grouped as (
+    select
+        band_low,
+        count(*) as leads,
+        sum(converted) as converted
+    from banded
+    group by band_low
+),
+
+final as (
+    select
+        g.band_low,
+        g.leads,
+        g.converted,
+        cast(g.converted as double precision) / g.leads as rate,
+        {{ m.wilson_low('g.converted', 'g.leads') }} as ci_low,
+        {{ m.wilson_high('g.converted', 'g.leads') }} as ci_high,
+        (cast(g.converted as double precision) / g.leads) / nullif(b.base_rate, 0) as lift
+    from grouped as g
+    cross join base as b
+)
+
+select * from final
+order by band_low
