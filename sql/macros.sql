@@ -281,6 +281,21 @@ case when {{ n }} > 0 then ((cast({{ k }} as double precision) / {{ n }}) + 1.92
 case when {{ n }} > 0 then ((cast({{ k }} as double precision) / {{ n }}) + 1.9208 / {{ n }} + 1.96 * sqrt((cast({{ k }} as double precision) / {{ n }}) * (1 - cast({{ k }} as double precision) / {{ n }}) / {{ n }} + 0.9604 / ({{ n }} * {{ n }}))) / (1 + 3.8416 / {{ n }}) end
 {%- endmacro %}
 
+{# a calibration group's rate, Wilson interval and lift over the base rate: from `grouped` (alias g: the group
+   column `key`, leads, converted) and the one-row `base` (base_rate) #}
+{% macro conversion_rates(g, key) -%}
+select
+        {{ g }}.{{ key }},
+        {{ g }}.leads,
+        {{ g }}.converted,
+        cast({{ g }}.converted as double precision) / {{ g }}.leads as rate,
+        {{ wilson_low(g ~ '.converted', g ~ '.leads') }} as ci_low,
+        {{ wilson_high(g ~ '.converted', g ~ '.leads') }} as ci_high,
+        (cast({{ g }}.converted as double precision) / {{ g }}.leads) / nullif(b.base_rate, 0) as lift
+    from grouped as {{ g }}
+    cross join base as b
+{%- endmacro %}
+
 {# the median of x in a group (an ordered-set aggregate both backends take) #}
 {% macro median(x) -%}
 percentile_cont(0.5) within group (order by {{ x }})

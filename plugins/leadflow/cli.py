@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from leadflow.cli_common import command_warehouse
+from leadflow.cli_common import command_warehouse, scored_date
 from leadflow.config import ConfigError, load_settings
 from leadflow.console import configure_logging, console, print_json, progress, reset_logging, step_table, table
 
@@ -123,11 +123,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
     cfg = load_settings(args.config)
     with command_warehouse(args, cfg) as wh:
-        as_of = args.date or wh.scalar("select max(as_of_date) from scoring.lead_scores")
+        as_of = scored_date(wh, args.date)
         if as_of is None:
-            print("no scores yet: run the nightly DAG first (make demo, or make dag DAG=leadflow_nightly DATE=…)")
             return 1
-        as_of = date.fromisoformat(str(as_of))
         counts = stage_counts(wh)
         hot = hot_leads(wh, as_of)
         sends = dict(wh.fetchall("select status, count(*) from nurture.email_sends group by status order by 1"))

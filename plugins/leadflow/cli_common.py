@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date
 
 from leadflow.config import Settings
 from leadflow.console import is_quiet
@@ -26,3 +27,13 @@ def command_warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
             file=sys.stderr,
         )
     return connect(f"duckdb://{embedded}")
+
+
+def scored_date(wh: Warehouse, asked: date | None) -> date | None:
+    """The as-of date a command reports on: `asked`, else the latest scored night; None (after saying
+    what to do) when nothing has been scored yet."""
+    found = asked or wh.scalar("select max(as_of_date) from scoring.lead_scores")
+    if found is None:
+        print("no scores yet: run the nightly DAG first (make demo, or make dag DAG=leadflow_nightly DATE=…)")
+        return None
+    return date.fromisoformat(str(found))

@@ -7,8 +7,8 @@ with
 
 banded as (
     select
-        case when total_score >= 100 then 100 else cast(floor(total_score / 10) * 10 as integer) end as band_low,
-        converted
+        converted,
+        case when total_score >= 100 then 100 else cast(floor(total_score / 10) * 10 as integer) end as band_low
     from cohort
 ),
 
@@ -27,16 +27,7 @@ grouped as (
 ),
 
 final as (
-    select
-        g.band_low,
-        g.leads,
-        g.converted,
-        cast(g.converted as double precision) / g.leads as rate,
-        {{ m.wilson_low('g.converted', 'g.leads') }} as ci_low,
-        {{ m.wilson_high('g.converted', 'g.leads') }} as ci_high,
-        (cast(g.converted as double precision) / g.leads) / nullif(b.base_rate, 0) as lift
-    from grouped as g
-    cross join base as b
+    {{ m.conversion_rates('g', 'band_low') }}
 )
 
 select * from final

@@ -19,16 +19,7 @@ grouped as (
 ),
 
 final as (
-    select
-        g.fit_grade,
-        g.leads,
-        g.converted,
-        cast(g.converted as double precision) / g.leads as rate,
-        {{ m.wilson_low('g.converted', 'g.leads') }} as ci_low,
-        {{ m.wilson_high('g.converted', 'g.leads') }} as ci_high,
-        (cast(g.converted as double precision) / g.leads) / nullif(b.base_rate, 0) as lift
-    from grouped as g
-    cross join base as b
+    {{ m.conversion_rates('g', 'fit_grade') }}
 )
 
 select * from final

@@ -46,4 +46,4 @@ final as (
 )
 
 select * from final
-order by points desc, rule_id
+order by points desc, rule_id asc

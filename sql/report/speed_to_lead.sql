@@ -29,7 +29,7 @@ first_alerts as (
         h.occurred_at,
         min(a.alerted_at) as alerted_at
     from hand_raises as h
-    left join alerts as a on h.lead_id = a.lead_id and a.alerted_at >= h.occurred_at
+    left join alerts as a on h.lead_id = a.lead_id and h.occurred_at <= a.alerted_at
     group by h.event_id, h.lead_id, h.occurred_at
 ),
 

@@ -15,7 +15,7 @@ latest as (
         t.to_stage,
         row_number() over (partition by n.night, t.lead_id order by t.as_of_date desc) as latest
     from nights as n
-    inner join lifecycle.stage_transitions as t on t.as_of_date <= n.night
+    inner join lifecycle.stage_transitions as t on n.night >= t.as_of_date
 ),
 
 final as (

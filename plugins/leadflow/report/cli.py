@@ -6,7 +6,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from leadflow.cli_common import command_warehouse
+from leadflow.cli_common import command_warehouse, scored_date
 from leadflow.config import load_settings
 from leadflow.report.build import build_report, default_out
 from leadflow.report.candidate import candidate_calibration
@@ -18,11 +18,9 @@ from leadflow.scoring import load_rules
 def cmd_report(args: argparse.Namespace) -> int:
     cfg = load_settings(args.config)
     with command_warehouse(args, cfg) as wh:
-        as_of = args.date or wh.scalar("select max(as_of_date) from scoring.lead_scores")
+        as_of = scored_date(wh, args.date)
         if as_of is None:
-            print("no scores yet: run the nightly DAG first (make demo, or make dag DAG=leadflow_nightly DATE=…)")
             return 1
-        as_of = date.fromisoformat(str(as_of))
         window = ReportWindow(as_of, weeks=args.weeks, calibration_days=args.calibration_days, timezone=cfg.timezone)
         out = Path(args.out) if args.out else default_out(cfg, as_of)
         files = build_report(wh, cfg, window, out)
