@@ -70,6 +70,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python tools/lint_sql.py
 
 # issue 8's matrix: 100k and 1M leads x 20 and 50 events/lead, both backends, 10k and 100k emails (hours, ~70 GB
 # of generated files under $TMPDIR); at 1M PostgreSQL starts from DuckDB's first night (--pg-seed copy)

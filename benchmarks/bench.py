@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import secrets
@@ -30,6 +31,8 @@ from typing import Any
 END_DATE = date(2026, 11, 22)
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 BENCH_MAX_BAD_SHARE = 0.25
+log = logging.getLogger("benchmarks.bench")
+_bar: list[Any] = []  # the running progress display and its task, while `cmd_bench` runs
 STEP_TIMEOUT = 1800.0  # seconds: a measured run that takes longer is killed and reported as such
 TARGETS = {  # issue 8: (step, backend) -> (limit in seconds, scale, least events per lead it applies to)
     ("full_rebuild", "duckdb"): (15.0, "s at 1M leads / 50M events", 50),
@@ -462,9 +465,20 @@ def _generate(cache: Path, leads: int, events_per_lead: int, days: int, seed: in
         return landing, json.loads(meta.read_text())
     if landing.exists():
         shutil.rmtree(landing)
+
+    def show(phase: str, done: int, total: int) -> None:  # the generation's progress on the bench's bar
+        if _bar:
+            _bar[0].update(_bar[1], description=f"generating {leads:,} leads: {phase} {done:,}/{total:,}")
+
     t0 = time.perf_counter()
     summary = generate(
-        landing, leads=leads, days=days + 1, seed=seed, end_date=END_DATE + timedelta(days=1), activity=activity
+        landing,
+        leads=leads,
+        days=days + 1,
+        seed=seed,
+        end_date=END_DATE + timedelta(days=1),
+        activity=activity,
+        progress=show,
     )
     seconds = time.perf_counter() - t0
     for path in summary.crm_files:  # the same snapshot lands on the first night too
@@ -558,7 +572,7 @@ NIGHT_TASK_NAMES = frozenset(task for tasks in NIGHT_TASKS.values() for task in 
 def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dict]:
     """Every warehouse step on every backend for one scale; the figures and what was generated."""
     cache = Path(args.cache or Path(tempfile.gettempdir()) / "leadflow-bench")
-    print(f"scale {scale.leads:,} leads x {scale.events_per_lead} events/lead", file=sys.stderr)
+    log.info("scale %s leads x %s events/lead", f"{scale.leads:,}", scale.events_per_lead)
     landing, data = _generate(cache, scale.leads, scale.events_per_lead, args.days, args.seed)
     base, new_day = END_DATE, END_DATE + timedelta(days=1)
     figures: list[Figure] = []
@@ -587,7 +601,7 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     t0 = time.perf_counter()
                     copied = seed_postgres(seed_file, uri, scratch)
                     data["pg_seed"] = {"seconds": round(time.perf_counter() - t0, 1), "rows": sum(copied.values())}
-                    print(f"  postgres seeded from DuckDB's first night: {data['pg_seed']}", file=sys.stderr)
+                    log.info("postgres seeded from DuckDB's first night: %s", data["pg_seed"])
                 else:  # once: the first night lands every file of the window (every later step needs it)
                     first = _record(
                         Figure("load_validate_stage", backend), {**spec, "step": "load", "as_of": base.isoformat()}, 1
@@ -615,18 +629,23 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
 def _record(fig: Figure, spec: dict, repeat: int) -> Figure:
     """Measure `spec` `repeat` times into `fig`, and return it (a failed run is reported and ends the
     repeats; the other steps still run)."""
-    for _ in range(repeat):
+    for run in range(repeat):
+        if _bar:
+            _bar[0].update(_bar[1], description=f"{fig.backend} {fig.step} ({run + 1}/{repeat})")
         try:
             result, rss = measure(spec)
         except Exception as exc:
             fig.error = str(exc)[:300]
-            print(f"  {fig.backend:<8} {fig.step:<20} FAILED: {fig.error}", file=sys.stderr)
+            log.error("%-8s %-20s FAILED: %s", fig.backend, fig.step, fig.error)
             return fig
+        finally:
+            if _bar:
+                _bar[0].advance(_bar[1])
         fig.seconds.append(float(result.pop("seconds")))
         fig.rss_mib.append(rss)
         fig.extra = result
         fig.extras.append(result)
-        print(f"  {fig.backend:<8} {fig.step:<20} {fig.seconds[-1]:8.2f} s  {rss:7.0f} MiB  {result}", file=sys.stderr)
+        log.info("%-8s %-20s %8.2f s  %7.0f MiB  %s", fig.backend, fig.step, fig.seconds[-1], rss, result)
     return fig
 
 
@@ -754,6 +773,20 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
     machine = _machine()
     if "postgres" in args.backends:
         machine["pg"] = _pg_version(args.pg)
+    from leadflow.console import progress  # here, not at the top: a measured step's child never loads rich
+
+    failed = False
+    with progress() as bar:
+        _bar[:] = [bar, bar.add_task("bench", total=None)]
+        try:
+            failed = _run_all(args, machine)
+        finally:
+            _bar.clear()
+    return 1 if failed else 0
+
+
+def _run_all(args: argparse.Namespace, machine: dict[str, str]) -> bool:
+    """Every scale, then every email count; True if any step failed."""
     failed = False
     if args.backends:
         for leads in _ints(args.leads):
@@ -770,7 +803,7 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
         write_report(Path(args.out), report, f"emails-{count}")
         print(report)
         failed |= bool(fig.error)
-    return 1 if failed else 0
+    return failed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -797,17 +830,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG", DEFAULT_PG), help="PostgreSQL server")
     bench.add_argument("--cache", help="where generated data is kept between runs (default: $TMPDIR/leadflow-bench)")
     bench.add_argument("--out", default="BENCHMARKS.md", help="report file: each scale's results replace its block")
+    bench.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    bench.add_argument("--quiet", action="store_true", help="errors only, no progress bar")
     return bench
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m benchmarks.bench [options]`: the whole run, as `make bench` starts it."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from leadflow.console import configure_logging, reset_logging
+
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose + 1, args.quiet)  # each step's figures are the bench's progress: INFO
     try:
-        return cmd_bench(build_parser().parse_args(argv), argv)
+        return cmd_bench(args, argv)
     except ValueError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        reset_logging()
 
 
 if __name__ == "__main__":

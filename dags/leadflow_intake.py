@@ -8,12 +8,14 @@ watcher or Redis is down).
 
 1. `load_inbox`: the embedded inbox's fsync'd segments (`data/inbox/`) into `ops.inbox` (PostgreSQL: the
    service inserted there already).
-2. `apply_inbox`: a GX gate per kind (bad records to `ops.quarantine`, source `intake`, with a reason),
+2. `apply_erasures`: pushed erasure requests (`POST /privacy/erasure`) applied first (leadflow.privacy:
+   the person removed everywhere, a keyed hash kept), so none of their pending records is applied after.
+3. `apply_inbox`: a GX gate per kind (bad records to `ops.quarantine`, source `intake`, with a reason),
    then, in one transaction with marking the records applied: suppressions and cancelled sends for
    unsubscribes, bounces, blocks and spam reports; `unknown` sends settled by delivery events; opens,
    clicks and pushed web events into `core.events` (scored by the next nightly run); one owner alert
    planned per hand-raise (contact form, quote or demo request).
-3. `alert_owners`: those alerts sent at once through the ledger and the configured mailer.
+4. `alert_owners`: those alerts sent at once through the ledger and the configured mailer.
 
 Reruns apply nothing twice and alert once: a record is applied in the transaction that marks it.
 """
@@ -53,6 +55,13 @@ def leadflow_intake():
         return run_step(load_inbox)
 
     @task
+    def apply_erasures(**context) -> dict:
+        from leadflow.intake.apply import run_step
+        from leadflow.privacy.requests import apply_erasure_requests
+
+        return run_step(apply_erasure_requests, run=context["run_id"])
+
+    @task
     def apply_inbox(**context) -> dict:
         from leadflow.intake.apply import apply_inbox, run_step
 
@@ -64,7 +73,7 @@ def leadflow_intake():
 
         return run_step(send_owner_alerts)
 
-    chain(load_inbox(), apply_inbox(), alert_owners())
+    chain(load_inbox(), apply_erasures(), apply_inbox(), alert_owners())
 
 
 leadflow_intake()

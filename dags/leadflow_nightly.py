@@ -4,7 +4,8 @@
 Every night, for the previous local day (the *as-of date*): land CRM records and web events in
 `raw.*`, validate them (bad rows go to `ops.quarantine` with a reason), build `core.*`, score every
 lead (`scoring.lead_scores`, with reasons), advance lifecycle stages (`lifecycle.stage_transitions`),
-and write changed score, stage and reasons back to the CRM. Only once the CRM has them does the
+and write changed score, stage and reasons back to the CRM; then `housekeep` applies the retention
+periods and removes erased people a later export brought back. Only once the CRM has them does the
 `lead_stages` asset update and start the nurture DAG: no email about a stage sales cannot see yet.
 
 Steps run one after another, and runs take turns (`wait_for_turn`: no earlier-dated run running, and
@@ -28,6 +29,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from leadflow.assets import LEAD_STAGES
 from leadflow.config import settings
 from leadflow.crm.deadline import crm_deadline
+from leadflow.steps import NIGHT_STEPS, NightStep
 from leadflow.turn import NightTurnSensor
 
 CFG = settings()
@@ -54,68 +56,16 @@ def leadflow_nightly():
 
         with_warehouse(pipeline.create_schemas, context)
 
-    @task
-    def extract_crm(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
+    def night_step(step: NightStep):
+        """The task of one step of `NIGHT_STEPS` (the list `leadflow run` runs too)."""
 
-        return with_warehouse(pipeline.extract, context, "crm")
+        @task(task_id=step.task_id)
+        def run_step(**context) -> dict:
+            from leadflow.runtime import with_warehouse
 
-    @task
-    def validate_raw_crm(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
+            return with_warehouse(step, context)
 
-        return with_warehouse(pipeline.validate_raw, context, "crm")
-
-    @task
-    def extract_web(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.extract, context, "web")
-
-    @task
-    def validate_raw_events(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.validate_raw, context, "web")
-
-    @task
-    def build_core(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.stage_core, context)
-
-    @task
-    def score_leads(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.score, context)
-
-    @task
-    def validate_scores(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.check_scores, context)
-
-    @task
-    def advance_stages(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.advance_stages, context)
-
-    @task
-    def validate_transitions(**context) -> dict:
-        from leadflow import pipeline
-        from leadflow.runtime import with_warehouse
-
-        return with_warehouse(pipeline.check_transitions, context)
+        return run_step()
 
     @task
     def replay_later_nights(**context) -> dict:
@@ -139,6 +89,14 @@ def leadflow_nightly():
         }
         return result
 
+    # retention (privacy.retention) and erased people brought back by the export: ADR 0014
+    @task
+    def housekeep(**context) -> dict:
+        from leadflow.privacy.retention import housekeep_step
+        from leadflow.runtime import with_warehouse
+
+        return with_warehouse(housekeep_step, context)
+
     # depends_on_past: Airflow refuses `backfill create --run-backwards` for this DAG
     turn = NightTurnSensor(
         task_id="wait_for_turn", poke_interval=60, timeout=12 * 3600, mode="reschedule", depends_on_past=True
@@ -153,17 +111,10 @@ def leadflow_nightly():
     chain(
         turn,
         create_schemas(),
-        extract_crm(),
-        validate_raw_crm(),
-        extract_web(),
-        validate_raw_events(),
-        build_core(),
-        score_leads(),
-        validate_scores(),
-        advance_stages(),
-        validate_transitions(),
+        *[night_step(step) for step in NIGHT_STEPS],
         replay_later_nights(),
         write_back_crm(),
+        housekeep(),
         end_turn().as_teardown(setups=turn),
     )
 

@@ -17,6 +17,7 @@ from leadflow import pipeline
 from leadflow.config import Settings
 from leadflow.crm.writeback import write_back
 from leadflow.nurture.send import run_nurture as plan_and_send
+from leadflow.steps import NIGHT_STEPS
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,14 @@ def later_nights(wh: Warehouse, as_of: date) -> list[date]:
     return [night for night in nights_run(wh) if night > as_of]
 
 
-def night_steps(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """One night's steps up to and including the transition check (everything but the CRM write-back)."""
+def night_steps(wh: Warehouse, settings: Settings, as_of: date, on_step: Callable[[str], None] | None = None) -> dict:
+    """One night's steps up to and including the transition check (everything but the CRM write-back);
+    `on_step(name)` hears of each step as it finishes."""
     steps: dict = {}
-    for source in ("crm", "web"):
-        steps[f"extract_{source}"] = pipeline.extract(wh, settings, as_of, source)
-        steps[f"validate_{source}"] = pipeline.validate_raw(wh, settings, as_of, source)
-    steps["stage_core"] = pipeline.stage_core(wh, settings, as_of)
-    steps["score"] = pipeline.score(wh, settings, as_of)
-    steps["check_scores"] = pipeline.check_scores(wh, settings, as_of)
-    steps["advance_stages"] = pipeline.advance_stages(wh, settings, as_of)
-    steps["check_transitions"] = pipeline.check_transitions(wh, settings, as_of)
+    for step in NIGHT_STEPS:
+        steps[step.key] = step(wh, settings, as_of)
+        if on_step is not None:
+            on_step(step.key)
     return steps
 
 
@@ -83,17 +81,24 @@ class NightlyResult:
     steps: dict
 
 
-def run_nightly(wh: Warehouse, settings: Settings, as_of: date) -> NightlyResult:
+def run_nightly(
+    wh: Warehouse, settings: Settings, as_of: date, on_step: Callable[[str], None] | None = None
+) -> NightlyResult:
     """Every nightly step in order, outside Airflow (the CLI and tests use this; the DAG wires the same).
 
     A night earlier than the latest night already run is followed by the later nights again, and the
-    CRM gets the latest night's fields: current state ends as if every night ran once, in order."""
+    CRM gets the latest night's fields: current state ends as if every night ran once, in order.
+    `on_step(name)` hears of each step as it finishes."""
     pipeline.create_schemas(wh)
-    steps: dict = night_steps(wh, settings, as_of)
+    steps: dict = night_steps(wh, settings, as_of, on_step)
     replayed = replay_later_nights(wh, settings, as_of)
     if replayed["replayed"]:
         steps["replay_later_nights"] = replayed
+        if on_step:
+            on_step("replay_later_nights")
     steps["write_back"] = write_back_latest(wh, settings, as_of)
+    if on_step:
+        on_step("write_back")
     return NightlyResult(as_of, steps)
 
 
@@ -114,10 +119,12 @@ def run_nights(
     *,
     nurture: bool = False,
     send_past: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> BackfillResult:
     """Run `dates` in date order, then every night already run after the last of them, and write the
     CRM fields of the latest night once. With `nurture`, plan and send for the latest night; with
-    `send_past`, for every one of `dates` too (in order)."""
+    `send_past`, for every one of `dates` too (in order). `progress(night, done, total)` hears of
+    each night as it finishes."""
     if not dates:
         raise ValueError("no dates to run")
     pipeline.create_schemas(wh)
@@ -125,10 +132,12 @@ def run_nights(
     replayed = [night for night in later_nights(wh, asked[0]) if night not in asked]
     every = sorted(set(asked) | set(replayed))
     sent: dict = {}
-    for night in every:
+    for count, night in enumerate(every, 1):
         night_steps(wh, settings, night)
         if send_past and night in asked and night != every[-1]:
             sent[night.isoformat()] = run_nurture(wh, settings, night, send_past=True)
+        if progress:
+            progress(night.isoformat(), count, len(every))
     written = write_back_latest(wh, settings, every[-1])
     if nurture or send_past:
         sent[every[-1].isoformat()] = run_nurture(wh, settings, every[-1], send_past=send_past)
@@ -136,13 +145,20 @@ def run_nights(
 
 
 def backfill(
-    wh: Warehouse, settings: Settings, start: date, end: date, *, nurture: bool = False, send_past: bool = False
+    wh: Warehouse,
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    nurture: bool = False,
+    send_past: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> BackfillResult:
     """Every night from `start` through `end` (inclusive), as `run_nights` runs them."""
     if end < start:
         raise ValueError(f"backfill: --end {end} is before --start {start}")
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    return run_nights(wh, settings, days, nurture=nurture, send_past=send_past)
+    return run_nights(wh, settings, days, nurture=nurture, send_past=send_past, progress=progress)
 
 
 class PastNight(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from leadflow.config import Settings
+from leadflow.privacy.keys import privacy_binds
 
 
 def batch_id(as_of: date) -> str:
@@ -18,5 +19,6 @@ def cutoff(settings: Settings, as_of: date) -> datetime:
 
 
 def model_params(settings: Settings, as_of: date, **extra: object) -> dict[str, object]:
-    """The binds every SQL model of a run gets: its as-of date and the configured time zone."""
-    return {"as_of_date": as_of.isoformat(), "timezone": settings.timezone, **extra}
+    """The binds every SQL model of a run gets: its as-of date, the configured time zone and the privacy
+    key's halves (`m.erased`, `m.consented`)."""
+    return {"as_of_date": as_of.isoformat(), "timezone": settings.timezone, **privacy_binds(), **extra}

@@ -7,6 +7,7 @@ import os
 import sys
 
 from leadflow.config import Settings
+from leadflow.console import is_quiet
 from leadflow.warehouse import Warehouse, connect, open_warehouse
 
 
@@ -19,8 +20,9 @@ def command_warehouse(args: argparse.Namespace, cfg: Settings) -> Warehouse:
     if env_name in os.environ or os.environ.get("AIRFLOW_HOME"):
         return open_warehouse(cfg.warehouse_conn_id)
     embedded = cfg.path("data/warehouse.duckdb")
-    print(
-        f"(no {cfg.warehouse_conn_id} connection set: using the embedded warehouse {embedded})",
-        file=sys.stderr,
-    )
+    if not is_quiet():
+        print(
+            f"(no {cfg.warehouse_conn_id} connection set: using the embedded warehouse {embedded})",
+            file=sys.stderr,
+        )
     return connect(f"duckdb://{embedded}")

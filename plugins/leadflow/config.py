@@ -140,6 +140,46 @@ class IntakeConfig(_Strict):
     """JSON-lines access log file; null: standard error."""
 
 
+class RetentionConfig(_Strict):
+    """How long each layer keeps what it holds (days; docs/adr/0014 says why each default is enough)."""
+
+    raw_days: int = Field(35, ge=8)
+    """Raw batches kept whole (CRM snapshots, web events) and their landing files: how far back a rerun
+    can go. Older CRM snapshots are compacted to each lead's latest record (what staging needs)."""
+    events_days: int = Field(215, ge=30)
+    """core.events and its keyed copy: the longest engagement window (180) plus raw_days."""
+    score_history_days: int = Field(42, ge=8)
+    """scoring.lead_scores and score_factors: raw_days plus the 7 days score_change_7d looks back."""
+    ledger_days: int = Field(400, ge=30)
+    """Finished sends and exited enrolments (nurture.email_sends, nurture.enrollments): as long as links work."""
+    quarantine_days: int = Field(35, ge=8)
+    """ops.quarantine: at least raw_days (staging skips the raw rows quarantine names)."""
+    held_events_days: int = Field(35, ge=8)
+    """ops.held_events after the night they were due (staged by then)."""
+    inbox_days: int = Field(30, ge=3)
+    """Applied ops.inbox records and fully loaded data/inbox segments."""
+    outbox_days: int = Field(30, ge=1)
+    """.eml files of the file outbox."""
+    logs_days: int = Field(30, ge=1)
+    """Airflow task log files under the logging base folder."""
+
+    @model_validator(mode="after")
+    def _covers_reruns(self) -> RetentionConfig:
+        for name in ("quarantine_days", "held_events_days", "score_history_days"):
+            if getattr(self, name) < self.raw_days:
+                raise ValueError(f"{name} {getattr(self, name)} is below raw_days {self.raw_days}: reruns need it")
+        return self
+
+
+class PrivacyConfig(_Strict):
+    """Personal data: retention per layer and the folders an erasure cleans besides the known ones."""
+
+    retention: RetentionConfig = RetentionConfig()
+    scrub_paths: tuple[Path, ...] = (Path("gx/uncommitted"), Path("data/preview"))
+    """Folders of derived files (GX results and Data Docs, template previews) where an erased person's
+    values are replaced by `[erased]`."""
+
+
 class Settings(_Strict):
     timezone: str = "Asia/Tokyo"
     schedule: str | None = "0 2 * * *"
@@ -155,6 +195,7 @@ class Settings(_Strict):
     mailer: MailerConfig
     nurture: NurtureConfig = NurtureConfig()
     intake: IntakeConfig = IntakeConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     home: Path = Field(default_factory=project_home)
 
     @field_validator("timezone")

@@ -40,6 +40,7 @@ SCHEMA_MODELS = tuple(
         "05_nurture.sql",
         "06_crm.sql",
         "07_intake.sql",
+        "08_privacy.sql",
     )
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -332,18 +333,29 @@ def score(
 
 
 def rebuild_scores(
-    wh: Warehouse, settings: Settings, dates: list[date], rules_path: Path | None = None, *, rekey: bool = False
+    wh: Warehouse,
+    settings: Settings,
+    dates: list[date],
+    rules_path: Path | None = None,
+    *,
+    rekey: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """The full rebuild: every batch of `core.events` checked against the keyed events and keyed again
     where its events changed (with `rekey`, every batch keyed again), then every date rescored from all
-    of them.
+    of them. `progress(step, done, total)` hears of the keying and of each date scored.
 
     Gives the same factors and scores as the nightly incremental path (tests/sql/test_scoring_incremental.py).
     """
     first = min(dates) if dates else date.today()
+    tell = progress or (lambda step, done, total: None)
     with wh.transaction():
+        tell("keying events", 0, len(dates))
         keyed = key_events(wh, settings, first, full=True, rekey=rekey)
-        results = [score(wh, settings, d, rules_path, refresh_keys=False, full=True) for d in sorted(dates)]
+        results = []
+        for done, d in enumerate(sorted(dates), 1):
+            results.append(score(wh, settings, d, rules_path, refresh_keys=False, full=True))
+            tell(f"scored {d}", done, len(dates))
         batches = dict(wh.fetchall("select _batch_id, events from scoring.keyed_event_batches"))
     return {
         "dates": len(results),

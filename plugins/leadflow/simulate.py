@@ -17,6 +17,7 @@ import pandas as pd
 from leadflow.batches import model_params
 from leadflow.cli_common import command_warehouse
 from leadflow.config import Settings, load_settings
+from leadflow.console import console, print_json, progress, table
 from leadflow.nurture.plan import plan_sends
 from leadflow.scoring import SCORING_MODELS, ScoringRules, install_rules, key_events, load_rules, rebuild_scores
 from leadflow.warehouse import Warehouse
@@ -248,11 +249,73 @@ def format_report(report: SimulationReport) -> str:
     return "\n".join(lines)
 
 
+def report_tables(report: SimulationReport) -> list[Any]:
+    """The report as rich renderables for the terminal (the same content as `format_report`)."""
+    parts: list[Any] = [
+        f"leadflow simulate as of {report.as_of}: rules {report.current_version} → {report.candidate_version}"
+        f" ({report.leads:,} leads; nothing written)"
+    ]
+    changes = ((r.from_stage or "(new)", r.to_stage, f"{r.leads:,}") for r in report.stage_changes.itertuples())
+    parts.append(
+        table("\nstage changes", ("from", "to", "leads"), changes, right=["leads"])
+        if not report.stage_changes.empty
+        else "\nstage changes: (none)"
+    )
+    if not report.stage_samples.empty:
+        samples = (
+            (s.crm_id, s.from_stage or "(new)", s.to_stage, _num(s.score_before), _num(s.score_after), s.reason)
+            for s in report.stage_samples.itertuples()
+        )
+        parts.append(
+            table(
+                "\nsample leads",
+                ("CRM id", "from", "to", "score before", "score after", "reason"),
+                samples,
+                right=["score before", "score after"],
+            )
+        )
+    if report.email_error:
+        parts.append(f"\nemails newly planned with the new rules: (not available: {report.email_error})")
+    elif report.new_emails.empty:
+        parts.append("\nemails newly planned with the new rules: (none)")
+    else:
+        rows = ((e.track, e.template, f"{e.emails:,}") for e in report.new_emails.itertuples())
+        parts.append(
+            table("\nemails newly planned with the new rules", ("track", "template", "emails"), rows, right=["emails"])
+        )
+    if report.dropped_emails:
+        parts.append(f"emails no longer planned: {report.dropped_emails:,}")
+    bands = ((r.band, f"{r.before:,}", f"{r.after:,}") for r in report.distribution.itertuples())
+    parts.append(
+        table(
+            "\nscore distribution (leads per score band)",
+            ("band", "before", "after"),
+            bands,
+            right=["band", "before", "after"],
+        )
+    )
+    b, a = report.stats.get("before", {}), report.stats.get("after", {})
+    parts.append(
+        table(
+            None,
+            ("", "before", "after"),
+            ((k, f"{b.get(k, 0):.1f}", f"{a.get(k, 0):.1f}") for k in ("mean", "median", "p90")),
+            right=["before", "after"],
+        )
+    )
+    return parts
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     cfg = load_settings(args.config)
     with command_warehouse(args, cfg) as wh:
         report = simulate(wh, cfg, Path(args.rules), args.date, profile=args.profile, samples=args.samples)
-    print(format_report(report))
+    if getattr(args, "json", False):
+        print_json(report)
+        return 0
+    out = console()
+    for part in report_tables(report):
+        out.print(part)
     return 0
 
 
@@ -266,6 +329,7 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     sim.add_argument("--date", type=date.fromisoformat, help="as-of date (default: the latest scored date)")
     sim.add_argument("--samples", type=int, default=5, help="sample leads shown per stage change")
     sim.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    sim.add_argument("--json", action="store_true", help="print the report as JSON (tables as lists of rows)")
     sim.set_defaults(func=cmd_simulate)
     return sim
 
@@ -277,8 +341,19 @@ def cmd_rescore(args: argparse.Namespace) -> int:
             date.fromisoformat(str(d)[:10])
             for (d,) in wh.fetchall("select distinct as_of_date from scoring.lead_scores order by 1")
         ]
-        result = rebuild_scores(wh, cfg, dates, rekey=args.rekey)
-    print(
+        with progress() as bar:
+            task = bar.add_task("rescore", total=len(dates))
+            result = rebuild_scores(
+                wh,
+                cfg,
+                dates,
+                rekey=args.rekey,
+                progress=lambda step, done, total: bar.update(task, completed=done, total=total, description=step),
+            )
+    if getattr(args, "json", False):
+        print_json(result)
+        return 0
+    console().print(
         f"checked {result['keyed_events']:,} events in {result['batches']:,} batch(es), keyed again"
         f" {result['batches_keyed_again']:,} batch(es) ({result['events_keyed_again']:,} events),"
         f" rescored {result['dates']} date(s), {result['scored']:,} scores"
@@ -299,5 +374,6 @@ def add_rescore_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     res.add_argument("--date", type=date.fromisoformat, action="append", help="as-of date (repeatable)")
     res.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    res.add_argument("--json", action="store_true", help="print the rebuild's counts as JSON")
     res.set_defaults(func=cmd_rescore)
     return res

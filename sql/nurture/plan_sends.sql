@@ -47,7 +47,7 @@ progress as (
         coalesce(max(g.as_of_date), e.enrolled_on) as last_on
     from open_enrollments as e
     left join ledger as g
-        on g.lead_id = e.lead_id and g.track = e.track and g.enrolled_on = e.enrolled_on
+        on e.lead_id = g.lead_id and e.track = g.track and e.enrolled_on = g.enrolled_on
     group by e.lead_id, e.track, e.enrolled_on
 ),
 
@@ -221,7 +221,7 @@ final as (
         'internal' as kind,
         l.locale,
         l.owner_email as to_email,
-        :timezone as timezone,
+        :timezone as timezone,  -- noqa: AL09
         null as country
     from owner_alerts as a
     inner join core.leads as l on a.lead_id = l.lead_id

@@ -57,7 +57,7 @@ final as (
     left join latest_scores as s on p.lead_id = s.lead_id
     left join lifecycle.lead_stages as st on p.lead_id = st.lead_id
     left join download as d
-        on p.track = 'download_followup' and p.lead_id = d.lead_id and d.event_date = p.as_of_date
+        on p.track = 'download_followup' and p.lead_id = d.lead_id and p.as_of_date = d.event_date
 )
 
 select * from final

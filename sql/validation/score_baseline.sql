@@ -23,7 +23,7 @@ previous as (
         p.as_of_date,
         avg(s.total_score) as mean_total
     from previous_date as p
-    left join scoring.lead_scores as s on s.as_of_date = p.as_of_date
+    left join scoring.lead_scores as s on p.as_of_date = s.as_of_date
     group by p.as_of_date
 ),
 

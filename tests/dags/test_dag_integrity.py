@@ -50,7 +50,7 @@ def test_nightly_steps_run_in_order(dagbag):
     assert order == [
         "create_schemas", "extract_crm", "validate_raw_crm", "extract_web", "validate_raw_events", "build_core",
         "score_leads", "validate_scores", "advance_stages", "validate_transitions", "replay_later_nights",
-        "write_back_crm", "end_turn",
+        "write_back_crm", "housekeep", "end_turn",
     ]  # fmt: skip
 
 
@@ -137,4 +137,4 @@ def test_intake_runs_every_5_minutes_or_when_the_redis_watcher_fires(dagbag):
     while task is not None:
         order.append(task.task_id)
         task = next(iter(task.downstream_list), None)
-    assert order == ["load_inbox", "apply_inbox", "alert_owners"]
+    assert order == ["load_inbox", "apply_erasures", "apply_inbox", "alert_owners"]

@@ -62,6 +62,7 @@ def test_every_variable_the_compose_file_reads_is_documented():
         "LEADFLOW_LINK_SECRET",
         "LEADFLOW_LINK_SECRET_PREVIOUS",
         "LEADFLOW_INTAKE_SECRET",
+        "LEADFLOW_PRIVACY_SECRET",
         "SENDGRID_EVENT_SIGNING_KEY",
     ):
         line = next(ln for ln in example.splitlines() if ln.startswith(f"{secret}="))
@@ -76,6 +77,7 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text(
         "POSTGRES_PASSWORD=x\nAIRFLOW_FERNET_KEY=x\nAIRFLOW_JWT_SECRET=x\nLEADFLOW_LINK_SECRET=x\nLEADFLOW_INTAKE_SECRET=x\n"
+        "LEADFLOW_PRIVACY_SECRET=x\n"
     )
     result = subprocess.run(
         [docker, "compose", "--env-file", str(env_file), "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
@@ -100,6 +102,7 @@ def test_the_intake_runs_leadflow_serve_with_only_its_own_secrets():
         "LEADFLOW_LINK_SECRET_PREVIOUS",
         "LEADFLOW_SENDGRID_WEBHOOK_KEY",
         "LEADFLOW_INTAKE_SECRET",
+        "LEADFLOW_PRIVACY_SECRET",
     ):
         assert env[name].startswith(f"${{{name}"), name
     assert env["LEADFLOW_WAREHOUSE_URI"].startswith("postgresql://")  # ops.inbox: no file shared with Airflow

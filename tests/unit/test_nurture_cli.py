@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 from leadflow.nurture.cli import add_nurture_parser
 from leadflow.pipeline import create_schemas
@@ -25,7 +26,19 @@ def test_a_plan_only_run_on_an_empty_warehouse(tmp_path, capsys):
     uri = f"duckdb://{tmp_path / 'w.duckdb'}"
     with connect(uri) as wh:
         create_schemas(wh)
+    args = parser().parse_args(["nurture", "--date", "2026-11-22", "--plan-only", "--warehouse", uri, "--json"])
+    assert args.func(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["as_of_date"] == "2026-11-22"
+    assert out["steps"]["plan_sends"]["planned"] == 0 and out["steps"]["validate_renders"] == {"renderable": 0}
+    assert set(out["steps"]) == {"plan_sends", "validate_renders"}  # --plan-only: nothing sent
+
+
+def test_the_plan_only_run_reads_as_a_table(tmp_path, capsys):
+    uri = f"duckdb://{tmp_path / 'w.duckdb'}"
+    with connect(uri) as wh:
+        create_schemas(wh)
     args = parser().parse_args(["nurture", "--date", "2026-11-22", "--plan-only", "--warehouse", uri])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "'planned': 0" in out and "'renderable': 0" in out
+    assert "leadflow nurture 2026-11-22" in out and "renderable 0" in out and "'planned'" not in out

@@ -457,14 +457,6 @@ def test_a_batch_renders_each_email_as_one_at_a_time_and_keeps_failures_apart(tm
     ]
 
 
-SNAPSHOT_CASES = [
-    ("cold_industry_trends", "ja"),
-    ("cold_industry_trends", "en"),
-    ("trigger_download_followup", "ja"),
-    ("trigger_download_followup", "en"),
-]
-
-
 def _snapshot_text(email: RenderedEmail) -> str:
     return (
         f"Subject: {email.subject}\nKind: {email.kind}\nLocale: {email.locale}\n"
@@ -473,7 +465,7 @@ def _snapshot_text(email: RenderedEmail) -> str:
     )
 
 
-@pytest.mark.parametrize(("template", "locale"), SNAPSHOT_CASES)
+@pytest.mark.parametrize(("template", "locale"), ALL)  # every template × locale
 def test_rendered_email_matches_snapshot(template, locale):
     actual = _snapshot_text(render(template, locale))
     path = SNAPSHOTS / f"{template}.{locale}.txt"

@@ -20,7 +20,7 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from importlib import resources
@@ -306,6 +306,7 @@ def generate(
     daily: bool = False,
     daily_from: date | None = None,
     timezone: str = FILE_TIMEZONE,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> GenerationSummary:
     """Write `crm/leads_<end_date>.csv` and `web/events_<day>.jsonl` for the `days` days ending at `end_date`.
 
@@ -318,6 +319,7 @@ def generate(
 
     Days are calendar days in `timezone` (the pipeline's configured zone: `events_<day>.jsonl` holds
     exactly the events a night of that as-of date covers); each lead's timestamps carry its own zone.
+    `progress(phase, done, total)` hears of each chunk of leads ("leads") and day file ("days") done.
     """
     if leads < 0 or days < 1:
         raise ValueError(f"need leads >= 0 and days >= 1, got leads={leads}, days={days}")
@@ -379,7 +381,9 @@ def generate(
                 path = Path(spill_dir) / f"chunk_{index:05d}.bin"
                 events.tofile(path)
                 chunks.append(path)
-        total = _write_event_files(web_files, chunks, bounds, drivers, catalogue, seed)
+            if progress:
+                progress("leads", hi, drivers.n)
+        total = _write_event_files(web_files, chunks, bounds, drivers, catalogue, seed, progress)
     return GenerationSummary(leads=drivers.n, events=total, crm_files=crm_files, web_files=web_files, crm_rows=crm_rows)
 
 
@@ -1122,6 +1126,7 @@ def _write_event_files(
     t: _Drivers,
     catalogue: _Catalogue,
     seed: int,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> int:
     """Write each day's events, merged across chunks in time order, as JSON lines; return the line count."""
     type_json = pa.array([json.dumps(e) for e in (*EVENT_TYPES, *UNKNOWN_EVENT_TYPES)])
@@ -1152,6 +1157,8 @@ def _write_event_files(
                 total += len(events)
         os.replace(tmp, path)
         _release_arrow_memory()
+        if progress:
+            progress("days", day + 1, len(paths))
     return total
 
 

@@ -53,6 +53,8 @@ from leadflow.intake.webhook import (
     verify_sendgrid,
     web_event_records,
 )
+from leadflow.privacy.keys import PrivacySecretMissing
+from leadflow.privacy.requests import BadErasureRequest, erasure_record
 from leadflow.warehouse import Warehouse, connect, connection_uri
 
 log = logging.getLogger("leadflow.intake")
@@ -193,7 +195,7 @@ def create_app(settings: Settings, deps: IntakeDeps) -> FastAPI:
     limiter = RateLimiter(cfg.rate_limit_per_minute, cfg.rate_limit_burst)
     unsubscribe_path = urlsplit(settings.mailer.unsubscribe_url).path or "/"
     preferences_path = urlsplit(settings.mailer.preferences_url).path or "/"
-    known_paths = {unsubscribe_path, preferences_path, "/sendgrid/events", "/events", "/healthz"}
+    known_paths = {unsubscribe_path, preferences_path, "/sendgrid/events", "/events", "/privacy/erasure", "/healthz"}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
@@ -354,6 +356,29 @@ def create_app(settings: Settings, deps: IntakeDeps) -> FastAPI:
         await store("web_event", records)
         return JSONResponse(
             {"accepted": len(records)}, status_code=202, headers={"X-Leadflow-Records": str(len(records))}
+        )
+
+    # ---- erasure requests (leadflow.privacy): signed like pushed events, hashed before they are kept
+
+    @app.post("/privacy/erasure")
+    async def erasure_request(request: Request) -> Response:
+        if intake_secret is None:
+            message = f"{INTAKE_SECRET_ENV} is not set: requests cannot be verified"
+            return _json_error(503, message, {"Retry-After": "300"})
+        body = await _read_body(request, cfg.max_body_bytes)
+        try:
+            verify_intake_signature(intake_secret, body, request.headers.get(INTAKE_SIGNATURE_HEADER))
+            check_json_type(request.headers.get("content-type"))
+            key, payload = erasure_record(settings, body)
+        except Rejected as exc:
+            return _json_error(exc.status, exc.message)
+        except PrivacySecretMissing as exc:
+            return _json_error(503, str(exc), {"Retry-After": "300"})
+        except BadErasureRequest as exc:
+            return _json_error(422, str(exc))
+        await store("erasure", [InboxRecord("erasure", key, payload)])
+        return JSONResponse(
+            {"accepted": 1, "erasure_id": payload["erasure_id"]}, status_code=202, headers={"X-Leadflow-Records": "1"}
         )
 
     return app

@@ -454,7 +454,8 @@ def _web_events(
 
 def _records(frame: pd.DataFrame, batch: Batch) -> dict[str, list[dict[str, Any]]]:
     """The pending rows by kind with their payload parsed; a payload that is not a JSON object is quarantined."""
-    out: dict[str, list[dict[str, Any]]] = {"unsubscribe": [], "sendgrid_event": [], "web_event": []}
+    # erasure requests are leadflow.privacy's (the apply_erasures task): left pending here, never rejected
+    out: dict[str, list[dict[str, Any]]] = {"unsubscribe": [], "sendgrid_event": [], "web_event": [], "erasure": []}
     for row in frame.to_dict("records"):
         try:
             payload = json.loads(row["payload"])

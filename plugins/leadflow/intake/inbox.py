@@ -30,8 +30,8 @@ import pandas as pd
 from leadflow.config import Settings
 from leadflow.warehouse import Warehouse
 
-Kind = Literal["unsubscribe", "sendgrid_event", "web_event"]
-KINDS: tuple[Kind, ...] = ("unsubscribe", "sendgrid_event", "web_event")
+Kind = Literal["unsubscribe", "sendgrid_event", "web_event", "erasure"]
+KINDS: tuple[Kind, ...] = ("unsubscribe", "sendgrid_event", "web_event", "erasure")
 NOTIFY_CHANNEL = "leadflow.intake"  # Redis channel told after each durable write (wakes leadflow_intake)
 SEGMENT_MAX_BYTES = 16 * 1024 * 1024  # a process starts a new segment past this size
 

@@ -5,11 +5,15 @@ Airflow — the way to approve a run the blast-radius guard stopped. `leadflow.c
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import date
 from typing import Any
 
 from leadflow.cli_common import command_warehouse
 from leadflow.config import load_settings
+from leadflow.console import console, print_json, progress, step_table
+
+log = logging.getLogger(__name__)
 
 
 def cmd_nurture(args: argparse.Namespace) -> int:
@@ -19,20 +23,27 @@ def cmd_nurture(args: argparse.Namespace) -> int:
     from leadflow.nurture.send import check_renders, ledger_report, send_batches, send_planned
 
     cfg = load_settings(args.config)
+    steps: dict[str, Any] = {}
     with command_warehouse(args, cfg) as wh:
         try:
-            planned = plan_sends(wh, cfg, args.date, approve_up_to=args.approve)
+            steps["plan_sends"] = plan_sends(wh, cfg, args.date, approve_up_to=args.approve)
         except BlastRadiusExceeded as exc:
-            print(exc)
+            log.error("%s", exc)
             return 2
-        print(f"{'plan_sends':<18} {planned}")
-        print(f"{'validate_renders':<18} {check_renders(wh, cfg, args.date)}")
-        if args.plan_only:
-            return 0
-        for batch in send_batches(wh, cfg, args.date):
-            counts = send_planned(wh, cfg, args.date, batch=batch)
-            print(f"{'send_emails':<18} batch {batch['index'] + 1}/{batch['of']}: {counts}")
-        print(f"{'report_sends':<18} {ledger_report(wh, cfg, args.date)}")
+        steps["validate_renders"] = check_renders(wh, cfg, args.date)
+        if not args.plan_only:
+            batches = send_batches(wh, cfg, args.date)
+            with progress() as bar:
+                task = bar.add_task("send batches", total=len(batches))
+                for batch in batches:
+                    counts = send_planned(wh, cfg, args.date, batch=batch)
+                    steps[f"send_emails {batch['index'] + 1}/{batch['of']}"] = counts
+                    bar.advance(task)
+            steps["report_sends"] = ledger_report(wh, cfg, args.date)
+    if getattr(args, "json", False):
+        print_json({"as_of_date": args.date, "steps": steps})
+    else:
+        console().print(step_table(f"leadflow nurture {args.date}", steps))
     return 0
 
 
@@ -45,5 +56,6 @@ def add_nurture_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     nurture.add_argument("--plan-only", action="store_true", help="plan and validate, send nothing")
     nurture.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    nurture.add_argument("--json", action="store_true", help="print each step's result as JSON")
     nurture.set_defaults(func=cmd_nurture)
     return nurture

@@ -10,21 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import io
 import json
 import logging
 import os
 import re
 import secrets
-import select
-import socket
-import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-import urllib.response
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,11 +27,27 @@ from email.headerregistry import Address, BaseHeader, HeaderRegistry, Unstructur
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-import python_http_client
+import urllib3
+from sendgrid.helpers.mail import (
+    Asm,
+    Category,
+    CustomArg,
+    From,
+    Header,
+    HtmlContent,
+    Mail,
+    MailSettings,
+    PlainTextContent,
+    ReplyTo,
+    SandBoxMode,
+    SendAt,
+    Subject,
+    To,
+)
 
 from leadflow.config import MailerConfig
 from leadflow.nurture.render import RenderedEmail, header_safe
@@ -257,278 +266,79 @@ class FileMailer:
 # --------------------------------------------------------------------------- SendGrid
 
 
-class _RedactSecrets(logging.Filter):
-    """python_http_client logs request headers (the Authorization bearer), payloads and response
-    bodies (recipient PII, suppression lists) at DEBUG: redact the bearer and drop the bodies."""
+class _SendGridAPI:
+    """SendGrid's v3 REST API over urllib3: kept-alive connections pooled per mailer (a TCP and TLS
+    handshake per email was most of a send's cost), a proxy from the `*_proxy` environment variables
+    as urllib reads them, and no retries or redirects of its own: whether a send may be retried is
+    the ledger's decision (`SendResult`), never the transport's."""
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        response = _RESPONSE_LOG.match(message)
-        if message.startswith("PAYLOAD:"):
-            record.msg, record.args = "PAYLOAD: [omitted]", ()
-        elif response:
-            record.msg, record.args = f"{response.group(1)} [body omitted]", ()
-        elif "Bearer" in message:
-            record.msg, record.args = _BEARER.sub(r"\1[redacted]", message), ()
-        return True
+    def __init__(self, host: str, api_key: str, timeout: float):
+        import sendgrid
 
+        self._base = f"{host.rstrip('/')}/v3/"
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": f"leadflow sendgrid/{sendgrid.__version__};python",
+        }
+        self._json_headers = {**self._headers, "Content-Type": "application/json"}
+        options: dict[str, Any] = {
+            "maxsize": MAX_IDLE_CONNECTIONS,
+            "retries": False,
+            "timeout": urllib3.Timeout(connect=timeout, read=timeout),
+        }
+        parts = urllib.parse.urlsplit(self._base)
+        self._origin, self._path = f"{parts.scheme}://{parts.netloc}", parts.path
+        proxy = urllib.request.getproxies().get(parts.scheme)
+        self._pool: urllib3.ProxyManager | urllib3.HTTPConnectionPool
+        if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+            self._pool = urllib3.ProxyManager(proxy, **options)
+        else:  # one host only: its own pool, without a pool manager's lookup per request
+            self._pool = urllib3.connection_from_url(self._base, **options)
 
-_HTTP_CLIENT_LOGGER = logging.getLogger("python_http_client.client")
-if not any(isinstance(f, _RedactSecrets) for f in _HTTP_CLIENT_LOGGER.filters):
-    _HTTP_CLIENT_LOGGER.addFilter(_RedactSecrets())
+    def __repr__(self) -> str:
+        return f"_SendGridAPI({self._base!r})"
 
-
-class _OneWriteRequests(http.client.HTTPConnection):
-    """An HTTP connection that writes a request with a bytes body in one send (the stdlib sends the
-    headers and the body apart: two writes, and a server woken twice per request) and sets
-    TCP_NODELAY, as urllib3 does: a request is complete when written, nothing is left to coalesce."""
-
-    def connect(self) -> None:
-        super().connect()
-        if self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def _send_output(self, message_body: Any = None, encode_chunked: bool = False) -> None:
-        # The stdlib's own first step (http.client.HTTPConnection._send_output), then one send.
-        if not isinstance(message_body, bytes) or encode_chunked:
-            super()._send_output(message_body, encode_chunked=encode_chunked)  # type: ignore[misc]
-            return
-        buffer: list[bytes] = self._buffer  # type: ignore[attr-defined]
-        buffer.extend((b"", b""))
-        head = b"\r\n".join(buffer)
-        del buffer[:]
-        self.send(head + message_body)
-
-
-class _Connection(_OneWriteRequests):
-    pass
-
-
-class _TLSConnection(_OneWriteRequests, http.client.HTTPSConnection):
-    pass
-
-
-_CONNECTION_CLASSES: dict[str, type[http.client.HTTPConnection]] = {"http": _Connection, "https": _TLSConnection}
-
-
-def _dropped(conn: http.client.HTTPConnection) -> bool:
-    """An idle connection the server has closed: it reads as ready (EOF) before we send anything."""
-    if conn.sock is None:
-        return True
-    poller = select.poll()
-    poller.register(conn.sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-def _close_all(idle: dict[tuple[str, str], list[http.client.HTTPConnection]]) -> None:
-    for connections in idle.values():
-        while connections:
-            connections.pop().close()
-
-
-class _ReadResponse(urllib.response.addinfourl):
-    """A response already read to the end, shaped like urllib's own (the reason in `.msg`)."""
-
-    def __init__(self, body: bytes, response: http.client.HTTPResponse, url: str):
-        super().__init__(io.BytesIO(body), response.headers, url, response.status)
-        self.msg = response.reason
-        self.http_status: int = response.status
-
-
-class _KeepAliveHandler(urllib.request.HTTPHandler, urllib.request.HTTPSHandler):
-    """urllib's HTTP(S) handler with HTTP/1.1 keep-alive: connections stay open in a small pool
-    between requests instead of one TCP (and TLS) handshake per request. Errors keep urllib's
-    meaning: failing to send raises URLError, failing while waiting for the answer raises the
-    OSError/HTTPException itself. Requests through a proxy take urllib's own one-shot path."""
-
-    def __init__(self, max_idle: int = MAX_IDLE_CONNECTIONS):
-        super().__init__()
-        self._lock = threading.Lock()
-        self._idle: dict[tuple[str, str], list[http.client.HTTPConnection]] = {}
-        self._max_idle = max_idle
-        self._proxies = urllib.request.getproxies()  # as the opener's ProxyHandler reads them, once
-        weakref.finalize(self, _close_all, self._idle)
-
-    def opener(self) -> urllib.request.OpenerDirector:
-        """An opener over this handler for http and https only (no file:, ftp: or data: URLs)."""
-        opener = urllib.request.OpenerDirector()
-        for handler in (
-            urllib.request.ProxyHandler(),  # reads the *_proxy environment variables once, here
-            self,
-            urllib.request.HTTPDefaultErrorHandler(),
-            urllib.request.HTTPRedirectHandler(),
-            urllib.request.HTTPErrorProcessor(),
-            urllib.request.UnknownHandler(),
-        ):
-            opener.add_handler(handler)
-        return opener
+    def request(
+        self, method: str, path: str, *, body: bytes | None = None, params: dict[str, Any] | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        """One call, its response read to the end (so the connection can take the next one). Raises
+        urllib3's errors: a `NewConnectionError`/`ConnectTimeoutError` means nothing was sent."""
+        target = self._path + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+        if isinstance(self._pool, urllib3.ProxyManager):  # a proxy is sent the absolute URL
+            target = self._origin + target
+        headers = self._headers if body is None else self._json_headers
+        return self._pool.urlopen(method, target, body=body, headers=headers, redirect=False)
 
     def close(self) -> None:
-        """Close the idle connections (one in use is closed or pooled when its request ends)."""
-        with self._lock:
-            idle = {key: connections[:] for key, connections in self._idle.items()}
-            self._idle.clear()
-        _close_all(idle)
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self._open(req)
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self._open(req)
-
-    def _checkout(self, key: tuple[str, str]) -> http.client.HTTPConnection | None:
-        while True:
-            with self._lock:
-                idle = self._idle.get(key)
-                if not idle:
-                    return None
-                conn = idle.pop()
-            # Checked just before reuse, a server closing the connection at that very moment is the
-            # only race left; that send then reads as `unknown`, as any answer lost on the way does.
-            if not _dropped(conn):
-                return conn
-            conn.close()
-
-    def _checkin(self, key: tuple[str, str], conn: http.client.HTTPConnection) -> None:
-        with self._lock:
-            idle = self._idle.setdefault(key, [])
-            if len(idle) < self._max_idle:
-                idle.append(conn)
-                return
-        conn.close()
-
-    def reaches_directly(self, url: str) -> bool:
-        """Whether requests to `url` go straight to its host (no proxy configured for it): those may
-        skip urllib's handler chain (`exchange`); the others go through the opener."""
-        parts = urllib.parse.urlsplit(url)
-        return parts.scheme not in self._proxies or bool(urllib.request.proxy_bypass(parts.hostname or ""))
-
-    def _open(self, req: urllib.request.Request) -> Any:
-        if req.has_proxy() or getattr(req, "_tunnel_host", None):
-            return self.do_open(_CONNECTION_CLASSES[req.type], req)
-        headers = {name.title(): value for name, value in {**req.headers, **req.unredirected_hdrs}.items()}
-        chunked = req.has_header("Transfer-encoding")
-        return self._exchange(
-            req.type, req.host, req.get_method(), req.selector, req.data, headers, req.timeout, chunked
-        )
-
-    def exchange(
-        self, method: str, url: str, data: bytes | None, headers: dict[str, str], timeout: float | None
-    ) -> _ReadResponse:
-        """One request to a host reached directly (see `reaches_directly`), on a pooled connection
-        and without urllib's handler chain; errors as in urllib (URLError when not sent). Any status
-        is returned, redirects are not followed."""
-        parts = urllib.parse.urlsplit(url)
-        selector = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        return self._exchange(parts.scheme, parts.netloc, method, selector, data, headers, timeout, False)
-
-    def _exchange(
-        self,
-        scheme: str,
-        host: str,
-        method: str,
-        selector: str,
-        data: Any,
-        headers: dict[str, str],
-        timeout: float | None,
-        chunked: bool,
-    ) -> _ReadResponse:
-        key = (scheme, host)
-        conn = self._checkout(key) or _CONNECTION_CLASSES[scheme](host, timeout=timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        try:
-            try:
-                conn.request(method, selector, data, headers, encode_chunked=chunked)
-            except OSError as exc:
-                raise urllib.error.URLError(exc) from exc
-            response = conn.getresponse()
-            # Read to the end now: the connection can take the next request only after that.
-            body = response.read()
-        except BaseException:
-            conn.close()
-            raise
-        if response.will_close:
-            conn.close()
+        """Close the pooled connections (the pool makes new ones if the mailer is used again)."""
+        if isinstance(self._pool, urllib3.ProxyManager):
+            self._pool.clear()
         else:
-            self._checkin(key, conn)
-        return _ReadResponse(body, response, f"{scheme}://{host}{selector}")
+            self._pool.close()
 
 
-class _KeepAliveClient(python_http_client.Client):
-    """python_http_client's Client with its request step done once per client instead of per call:
-    the stock step builds a new urllib opener for every request (a new TCP and TLS connection, the
-    proxy environment read again) and formats the whole payload into debug messages even with
-    logging off. This one sends on kept-alive connections, straight through `http.client` when no
-    proxy is configured for the host (through the shared urllib opener otherwise), and logs lazily;
-    URLs, headers, error translation and the Response are the library's own. JSON bodies are sent
-    compact and as UTF-8 (the library escapes every non-ASCII character, which doubles Japanese text)."""
+def _not_sent(exc: BaseException) -> bool:
+    """Whether a transport error happened before the request could be written: connecting failed
+    (refused, unresolvable, timed out), directly or to the proxy. Any later error may follow a
+    request SendGrid accepted."""
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        exc = exc.original_error
+    return isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
 
-    def __init__(self, *args: Any, handler: _KeepAliveHandler, opener: urllib.request.OpenerDirector, **kwargs: Any):
-        # Set first: Client.__getattr__ turns unknown attributes into URL segments.
-        self._handler = handler
-        self._opener = opener
-        super().__init__(*args, **kwargs)
-        self._direct = handler.reaches_directly(self.host)
 
-    def _build_client(self, name: str | None = None) -> _KeepAliveClient:
-        return _KeepAliveClient(
-            host=self.host,
-            version=self._version,
-            request_headers=self.request_headers,
-            url_path=self._url_path + [name] if name else self._url_path,
-            append_slash=self.append_slash,
-            timeout=self.timeout,
-            handler=self._handler,
-            opener=self._opener,
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in self.methods:
-            return super().__getattr__(name)
-        method = name.upper()
-
-        def http_request(
-            request_body: Any = None,
-            query_params: dict[str, Any] | None = None,
-            request_headers: dict[str, str] | None = None,
-            timeout: float | None = None,
-            **_: Any,
-        ) -> Any:
-            if request_headers:
-                self._update_headers(request_headers)
-            data = None
-            if request_body is not None:
-                if self.request_headers.get("Content-Type", "application/json") != "application/json":
-                    data = request_body.encode("utf-8")
-                else:
-                    self.request_headers.setdefault("Content-Type", "application/json")
-                    data = json.dumps(request_body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-            url = self._build_url(query_params)
-            _HTTP_CLIENT_LOGGER.debug("%s Request: %s", method, url)
-            if data:
-                _HTTP_CLIENT_LOGGER.debug("PAYLOAD: %s", data)
-            _HTTP_CLIENT_LOGGER.debug("HEADERS: %s", self.request_headers)
-            if self._direct:
-                headers = {key.title(): value for key, value in self.request_headers.items()}
-                raw = self._handler.exchange(method, url, data, headers, timeout or self.timeout)
-                if raw.http_status >= 400:  # as the library's urllib path raises them (HTTPErrorProcessor)
-                    error = python_http_client.exceptions.handle_error(
-                        urllib.error.HTTPError(url, raw.http_status, raw.msg, raw.headers, raw)
-                    )
-                    _HTTP_CLIENT_LOGGER.debug("%s Response: %s %s", method, error.status_code, error.body)
-                    raise error
-            else:
-                # S310: the opener (_KeepAliveHandler.opener) has handlers for http and https only.
-                request = urllib.request.Request(url, headers=self.request_headers, data=data, method=method)  # noqa: S310
-                raw = self._make_request(self._opener, request, timeout=timeout)
-            response = python_http_client.client.Response(raw)
-            _HTTP_CLIENT_LOGGER.debug("%s Response: %s %s", method, response.status_code, response.body)
-            return response
-
-        return http_request
+def _error_name(exc: BaseException) -> str:
+    """The cause of a transport error by its plain name (`ConnectionRefusedError`, `TimeoutError`,
+    `RemoteDisconnected`): what happened, never the URL or anything sent."""
+    if isinstance(exc, urllib3.exceptions.ProxyError):
+        exc = exc.original_error
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "TimeoutError"
+    if isinstance(exc, urllib3.exceptions.ProtocolError) and len(exc.args) > 1:
+        return type(exc.args[1]).__name__
+    if isinstance(exc, urllib3.exceptions.NewConnectionError) and exc.__cause__ is not None:
+        return type(exc.__cause__).__name__
+    return type(exc).__name__
 
 
 def _sendgrid_errors(body: bytes | str | None) -> str:
@@ -559,27 +369,13 @@ class SendGridMailer:
         timeout: float = 10,
         clock: Callable[[], float] = time.time,
     ):
-        import sendgrid
-
         if not api_key:
             raise MailerSetupError("SendGrid API key is empty")
         self.config = mailer_config
         self.host = host.rstrip("/")
         self.timeout = timeout
         self._clock = clock
-        self._client = sendgrid.SendGridAPIClient(api_key=api_key, host=self.host)
-        self._connections = _KeepAliveHandler()
-        api = self._client.client
-        self._client.client = _KeepAliveClient(
-            host=api.host,
-            request_headers=api.request_headers,
-            version=api._version,
-            handler=self._connections,
-            opener=self._connections.opener(),
-        )
-        self._mail_send = self._client.client.mail.send
-        from sendgrid.helpers.mail import From, ReplyTo
-
+        self._api = _SendGridAPI(self.host, api_key, timeout)
         # The same for every email, so built once (the helpers never change them once made).
         self._sender = From(mailer_config.from_email, header_safe(mailer_config.from_name, 200) or None)
         self._reply_to = ReplyTo(mailer_config.reply_to) if mailer_config.reply_to else None
@@ -592,27 +388,12 @@ class SendGridMailer:
 
     def close(self) -> None:
         """Close the idle connections to SendGrid (they also close when the mailer is collected)."""
-        self._connections.close()
+        self._api.close()
 
     # ---- payload
 
     def build_payload(self, email: OutgoingEmail) -> dict[str, Any]:
         """The v3 mail/send JSON body for `email`."""
-        from sendgrid.helpers.mail import (
-            Asm,
-            Category,
-            CustomArg,
-            Header,
-            HtmlContent,
-            Mail,
-            MailSettings,
-            PlainTextContent,
-            SandBoxMode,
-            SendAt,
-            Subject,
-            To,
-        )
-
         cfg = self.config
         mail = Mail(
             from_email=self._sender,
@@ -654,41 +435,35 @@ class SendGridMailer:
         return float(min(max(wait, 1.0), RATE_LIMIT_MAX_WAIT))
 
     def send(self, email: OutgoingEmail) -> SendResult:
-        from python_http_client import exceptions as http_errors
-
         try:
             payload = self.build_payload(email)
         except Exception as exc:  # the helpers validate (e.g. refuse content that looks like a key)
             return self._result(email, SendResult("failed", None, f"could not build the payload: {type(exc).__name__}"))
+        # Compact UTF-8: the library's default escaping of every non-ASCII character doubles a
+        # Japanese email's size.
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         try:
-            response = self._mail_send.post(request_body=payload, timeout=self.timeout)
-        except http_errors.HTTPError as exc:
-            status = int(exc.status_code)
-            detail = f"SendGrid {status}: {_sendgrid_errors(exc.body)}"
-            if status == 429:
-                result = SendResult("failed", None, detail, retry_after=self._retry_after(exc.headers))
-            elif 400 <= status < 500:
-                result = SendResult("failed", None, detail)
-            else:  # 5xx: SendGrid may or may not have queued it
-                result = SendResult("unknown", None, detail)
-            return self._result(email, result)
-        except urllib.error.URLError as exc:
-            # urllib wraps errors raised while connecting and writing the request: the request was
-            # not (completely) sent, so SendGrid cannot have accepted it.
-            reason = exc.reason
-            name = type(reason).__name__ if isinstance(reason, BaseException) else str(reason)
-            return self._result(
-                email,
-                SendResult("failed", None, f"request not sent: {name}", retry_after=REFUSED_RETRY_AFTER),
-            )
-        except (OSError, http.client.HTTPException) as exc:  # timeouts, resets, truncated responses
-            # Raised while waiting for the response: the request went out and may have been accepted.
-            return self._result(email, SendResult("unknown", None, f"no response from SendGrid: {type(exc).__name__}"))
-        status = int(response.status_code)
-        message_id = response.headers.get("X-Message-Id") if response.headers is not None else None
+            response = self._api.request("POST", "mail/send", body=body)
+        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+            if _not_sent(exc):  # SendGrid cannot have accepted a request it never received
+                error = f"request not sent: {_error_name(exc)}"
+                return self._result(email, SendResult("failed", None, error, retry_after=REFUSED_RETRY_AFTER))
+            # Timeouts, resets, truncated responses: the request went out and may have been accepted.
+            return self._result(email, SendResult("unknown", None, f"no response from SendGrid: {_error_name(exc)}"))
+        status = response.status
         if 200 <= status < 300:
-            return self._result(email, SendResult("sent", message_id, None))
-        return self._result(email, SendResult("unknown", message_id, f"unexpected SendGrid status {status}"))
+            return self._result(email, SendResult("sent", response.headers.get("X-Message-Id"), None))
+        detail = f"SendGrid {status}: {_sendgrid_errors(response.data)}"
+        if status == 429:
+            result = SendResult("failed", None, detail, retry_after=self._retry_after(response.headers))
+        elif 400 <= status < 500:
+            result = SendResult("failed", None, detail)
+        elif status >= 500:  # SendGrid may or may not have queued it
+            result = SendResult("unknown", None, detail)
+        else:
+            message_id = response.headers.get("X-Message-Id")
+            result = SendResult("unknown", message_id, f"unexpected SendGrid status {status}")
+        return self._result(email, result)
 
     def _result(self, email: OutgoingEmail, result: SendResult) -> SendResult:
         if result.status == "sent":
@@ -712,8 +487,7 @@ class SendGridMailer:
                 params: dict[str, Any] = {"limit": SUPPRESSION_PAGE_SIZE, "offset": offset}
                 if since is not None:
                     params["start_time"] = int(since.timestamp())
-                request = self._client.client.suppression._(segment).get
-                page = self._read_list(segment, partial(request, query_params=params, timeout=self.timeout))
+                page = self._read_list(f"suppression/{segment}", params)
                 for row in page:
                     found.append(
                         {
@@ -729,26 +503,25 @@ class SendGridMailer:
             found += self._group_unsubscribes(self.config.asm_group_id)
         return found
 
-    @staticmethod
-    def _read_list(segment: str, request: Callable[[], Any]) -> Any:
-        """The JSON body of one suppression GET, or SuppressionFetchError naming `segment`."""
-        from python_http_client import exceptions as http_errors
-
+    def _read_list(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """The JSON body of one GET of a list, or SuppressionFetchError naming the list."""
+        segment = path.removeprefix("suppression/")
         try:
-            return json.loads(request().body or b"[]")
-        except http_errors.HTTPError as exc:
-            detail = _sendgrid_errors(exc.body)
-            raise SuppressionFetchError(f"SendGrid {exc.status_code} on {segment}: {detail}") from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+            response = self._api.request("GET", path, params=params)
+        except (urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as exc:
+            raise SuppressionFetchError(f"reading {segment} failed: {_error_name(exc)}") from None
+        if response.status >= 400:
+            detail = _sendgrid_errors(response.data)
+            raise SuppressionFetchError(f"SendGrid {response.status} on {segment}: {detail}")
+        try:
+            return json.loads(response.data or b"[]")
+        except ValueError as exc:
             raise SuppressionFetchError(f"reading {segment} failed: {type(exc).__name__}") from None
 
     def _group_unsubscribes(self, group_id: int) -> list[dict[str, Any]]:
         """Addresses unsubscribed from our ASM group (`GET /v3/asm/groups/{id}/suppressions`: a list
         of addresses without dates, so they count from now)."""
-        segment = f"asm/groups/{group_id}/suppressions"
-        page = self._read_list(
-            segment, lambda: self._client.client.asm.groups._(str(group_id)).suppressions.get(timeout=self.timeout)
-        )
+        page = self._read_list(f"asm/groups/{group_id}/suppressions")
         now = datetime.fromtimestamp(self._clock(), UTC)
         return [
             {"email": str(email).strip().lower(), "kind": "group_unsubscribe", "created_at": now}

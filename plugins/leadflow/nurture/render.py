@@ -276,9 +276,13 @@ def header_safe(value: object, limit: int | None = None) -> str:
     return line
 
 
+_NOT_IN_URL = re.compile(r"[\s<>\"]")
+
+
+@lru_cache(maxsize=4096)  # the same few links (unsubscribe, preferences, assets) in every email of a batch
 def _is_web_url(value: str) -> bool:
     parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and not re.search(r"[\s<>\"]", value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not _NOT_IN_URL.search(value)
 
 
 def unsubscribe_link(base_url: str, token: str) -> str:

@@ -23,6 +23,7 @@ from leadflow.nurture.plan import plan_sends
 from leadflow.nurture.render import RenderedEmail, lint_templates, render_emails, sample_context, template_environment
 from leadflow.nurture.suppressions import sync_suppressions
 from leadflow.nurture.windows import SendWindow, deliver_at, send_window, zone
+from leadflow.privacy.keys import privacy_binds
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ def _claim_many(wh: Warehouse, send_keys: list[str], now: datetime) -> set[str]:
     if not send_keys:
         return set()
     with wh.transaction():
-        rows = wh.fetchall(wh.model_sql("nurture/claim_sends.sql"), {"keys": list(send_keys), "now": now})
+        rows = wh.fetchall(
+            wh.model_sql("nurture/claim_sends.sql"), {"keys": list(send_keys), "now": now, **privacy_binds()}
+        )
     return {str(row[0]) for row in rows}
 
 
@@ -227,7 +230,7 @@ def window_send_at(row: dict[str, Any], settings: Settings, window: SendWindow, 
 def cancel_withdrawn(wh: Warehouse) -> int:
     """Cancel planned marketing sends whose lead unsubscribed, bounced or opted out after planning."""
     with wh.transaction():
-        keys = wh.fetchall(wh.model_sql("nurture/cancel_withdrawn.sql"), {"now": datetime.now(UTC)})
+        keys = wh.fetchall(wh.model_sql("nurture/cancel_withdrawn.sql"), {"now": datetime.now(UTC), **privacy_binds()})
     return len(keys)
 
 

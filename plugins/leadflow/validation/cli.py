@@ -16,6 +16,7 @@ from pathlib import Path
 from leadflow.batches import batch_id
 from leadflow.cli_common import command_warehouse
 from leadflow.config import load_settings, project_home
+from leadflow.console import configure_logging, reset_logging
 from leadflow.validation import (
     gates,
     gx,  # noqa: F401 — sets GX_ANALYTICS_ENABLED=false before GX is imported
@@ -77,11 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config")
     add_validation_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
+    configure_logging()
     try:
         return int(args.func(args))
     except (ValueError, FileNotFoundError) as exc:
         print(f"leadflow: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        reset_logging()
 
 
 if __name__ == "__main__":
