@@ -159,9 +159,9 @@ string_agg({{ text }}, {{ sep }} order by {{ key }})
    is in privacy.suppressions); false for missing values; no hash is computed while the list is empty #}
 {% macro erased(email, crm_id=none) -%}
 coalesce(exists (select 1 from privacy.suppressions) and (
-    {{ hmac_hex(email) }} in (select s.key_hash from privacy.suppressions as s where s.kind = 'email')
+    {{ hmac_hex(email) }} in (select ps.key_hash from privacy.suppressions as ps where ps.kind = 'email')
     {%- if crm_id %}
-    or {{ hmac_hex(crm_id) }} in (select s.key_hash from privacy.suppressions as s where s.kind = 'crm_id')
+    or {{ hmac_hex(crm_id) }} in (select ps.key_hash from privacy.suppressions as ps where ps.kind = 'crm_id')
     {%- endif %}
 ), false)
 {%- endmacro %}

@@ -22,7 +22,11 @@ from leadflow.warehouse import Dialect, render_sql  # noqa: E402
 
 # What callers of the models that take identifiers render them with (as tests/unit/test_warehouse_statements.py).
 CONTEXT = {"table": "raw_web_events", "key": "event_id", "columns": ["lead_id", "_file", "_row"], "relation": "v"}
-CONTEXTS = {"crm/source_leads.sql": dict(CONTEXT, columns=[("lead_id", "id")])}
+CONTEXTS = {
+    "crm/source_leads.sql": dict(CONTEXT, columns=[("lead_id", "id")]),
+    "privacy/expire_rows.sql": dict(CONTEXT, table="raw.web_events"),
+    "privacy/person_rows.sql": dict(CONTEXT, table="raw.web_events"),
+}
 # On DuckDB the PostgreSQL-only statements (indexes, constraints) render empty, leaving `;;` behind.
 DIALECT_EXCLUDES = {"postgres": "", "duckdb": "ST12,CV06"}
 

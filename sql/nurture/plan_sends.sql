@@ -221,7 +221,7 @@ final as (
         'internal' as kind,
         l.locale,
         l.owner_email as to_email,
-        :timezone as timezone,  -- noqa: AL09
+        :timezone as timezone,
         null as country
     from owner_alerts as a
     inner join core.leads as l on a.lead_id = l.lead_id

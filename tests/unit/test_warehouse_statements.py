@@ -14,6 +14,11 @@ from leadflow.warehouse import bind, compile_binds, connection_uri, render_sql, 
 ROOT = Path(__file__).resolve().parents[2]
 # the Jinja context the models that take identifiers are rendered with by their callers
 CONTEXT = {"table": "raw_web_events", "key": "event_id", "columns": ["lead_id", "_file", "_row"], "relation": "v"}
+CONTEXTS = {
+    "crm/source_leads.sql": dict(CONTEXT, columns=[("lead_id", "id")]),
+    "privacy/expire_rows.sql": dict(CONTEXT, table="raw.web_events"),
+    "privacy/person_rows.sql": dict(CONTEXT, table="raw.web_events"),
+}
 MODELS = sorted(str(p.relative_to(ROOT / "sql")) for p in (ROOT / "sql").rglob("*.sql") if p.name != "macros.sql")
 
 
@@ -70,7 +75,7 @@ def test_scripts_with_comments_and_dollar_quotes_run_on_both_backends(wh):
 @pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_splits_into_statements_with_compiled_binds(model, dialect):
-    context = dict(CONTEXT, columns=[("lead_id", "id")]) if model == "crm/source_leads.sql" else CONTEXT
+    context = CONTEXTS.get(model, CONTEXT)
     statements = split_statements(render_sql(model, dialect, ROOT / "sql", **context))
     assert statements, model
     # splitting is stable: the statements joined again split into themselves
