@@ -15,11 +15,6 @@ cast(({{ ts }} at time zone {{ tz }}) as date)
 {%- if dialect == 'duckdb' %}cast({{ d }} + to_days(cast({{ n }} as integer)) as date){% else %}cast({{ d }} + cast({{ n }} as integer) as date){% endif -%}
 {%- endmacro %}
 
-{# exponential decay: points halved every half_life days #}
-{% macro decay(points, age_days, half_life) -%}
-({{ points }} * power(0.5, cast({{ age_days }} as double precision) / nullif({{ half_life }}, 0)))
-{%- endmacro %}
-
 {# case-insensitive regular-expression match #}
 {% macro regex_match(value, pattern) -%}
 {%- if dialect == 'duckdb' %}regexp_matches({{ value }}, {{ pattern }}, 'i'){% else %}({{ value }} ~* {{ pattern }}){% endif -%}
@@ -374,4 +369,37 @@ cohort as (
 {# the as-of date a nightly batch id names ('YYYY-MM-DD'), else the local date of timestamptz ts in :timezone #}
 {% macro batch_date(batch_id, ts) -%}
 case when {{ regex_match(batch_id, "'^[0-9]{4}-[0-9]{2}-[0-9]{2}$'") }} then cast({{ batch_id }} as date) else {{ local_date(ts, ':timezone') }} end
+{%- endmacro %}
+
+{# the first day of the running-state epoch holding date d for a rule with half-life `half_life` and key
+   `rule_key` (docs/adr/0015): a rule's state is carried from night to night within an epoch and computed
+   from its days at each new one. Epochs are 28 days (shorter for a half-life under 28/32 days, so a term
+   grows at most 2^32-fold), each rule's shifted by 5 days a key, so the nights that compute a rule from
+   its days are spread over the epoch rather than all on one #}
+{% macro state_anchor(d, half_life, rule_key) -%}
+{%- set epoch = 'greatest(1, least(28, cast(floor(32 * ' ~ half_life ~ ') as integer)))' -%}
+{{ add_days(d, '-((' ~ days_between("cast('2000-01-03' as date)", d) ~ ' + 5 * ' ~ rule_key ~ ') % ' ~ epoch ~ ')') }}
+{%- endmacro %}
+
+{# one day's term of a running state: `counted` events of day `day` at `points` each, grown by half-lives
+   from the epoch's anchor to that day, as fixed-point decimal, so sums of terms are exact and any
+   order of adding and subtracting them gives the same state #}
+{% macro state_term(counted, day, anchor, points, half_life) -%}
+cast({{ counted }} * {{ points }} * power(cast(2 as double precision), cast({{ days_between(anchor, day) }} as double precision) / {{ half_life }}) as decimal(38, 12))
+{%- endmacro %}
+
+{# a running state's points on date d: its weighted sum decayed from the anchor to d #}
+{% macro state_points(weighted, anchor, d, half_life) -%}
+(cast({{ weighted }} as double precision) * power(cast(0.5 as double precision), cast({{ days_between(anchor, d) }} as double precision) / {{ half_life }}))
+{%- endmacro %}
+
+{# what the running state of a date was built on: the batches keyed up to date d (count, events, checksums) #}
+{% macro keyed_batches_upto(d) -%}
+(
+    select
+        cast(count(*) as varchar) || '/' || cast(coalesce(sum(events), 0) as varchar)
+        || '/' || cast(coalesce(sum(checksum), 0) as varchar) || '/' || cast(count(checksum) as varchar)
+    from scoring.keyed_event_batches
+    where _batch_id <= cast({{ d }} as varchar)
+)
 {%- endmacro %}

@@ -198,6 +198,7 @@ def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
         # a rerun of an earlier night: core.leads goes back to the CRM as it stood then (see ADR 0007)
         full = full or bool(wh.scalar(_LATER_BATCHES, {"b": batch_id(as_of)}))
         wh.run_model("staging/stg_leads.sql", params, full=full, upto=True)
+        wh.run_model("staging/leads_batches.sql", params, full=full, upto=True)
     wh.run_model("staging/stg_events.sql", params)
     return {
         "leads": wh.scalar("select count(*) from core.leads"),

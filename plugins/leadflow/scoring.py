@@ -40,6 +40,10 @@ KEYING_MODELS = (
 SCORING_MODELS = (
     "scoring/rule_keys.sql",
     "scoring/triple_rules.sql",
+    "scoring/state_rules.sql",
+    "scoring/rule_state.sql",
+    "scoring/lead_activity.sql",
+    "scoring/rule_state_runs.sql",
     "scoring/day_factors.sql",
     "scoring/score_factors.sql",
     "scoring/lead_scores.sql",
@@ -299,10 +303,18 @@ def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = F
 
 
 def score(
-    wh: Warehouse, settings: Settings, as_of: date, rules_path: Path | None = None, *, refresh_keys: bool = True
+    wh: Warehouse,
+    settings: Settings,
+    as_of: date,
+    rules_path: Path | None = None,
+    *,
+    refresh_keys: bool = True,
+    full: bool = False,
 ) -> dict:
     """Load the scoring rules and compute every lead's factors and score for the as-of date (first
-    keying new event batches, unless the caller has just keyed every event)."""
+    keying new event batches, unless the caller has just keyed every event). Engagement comes from the
+    running state, carried from the day before where it can be (docs/adr/0015); with `full`, every
+    rule's state is computed from its days, as the rebuild does."""
     rules = load_rules(rules_path or settings.path(settings.scoring_rules))
     params = model_params(settings, as_of)
     with wh.unordered_writes(), wh.transaction():
@@ -310,7 +322,7 @@ def score(
         if refresh_keys:
             key_events(wh, settings, as_of)
         for model in SCORING_MODELS:
-            wh.run_model(model, params)
+            wh.run_model(model, params, full=full)
     return {
         "rules_version": rules.version,
         "scored": wh.scalar(
@@ -342,7 +354,7 @@ def rebuild_scores(
         keyed = key_events(wh, settings, first, full=True, rekey=rekey)
         results = []
         for done, d in enumerate(sorted(dates), 1):
-            results.append(score(wh, settings, d, rules_path, refresh_keys=False))
+            results.append(score(wh, settings, d, rules_path, refresh_keys=False, full=True))
             tell(f"scored {d}", done, len(dates))
         batches = dict(wh.fetchall("select _batch_id, events from scoring.keyed_event_batches"))
     return {

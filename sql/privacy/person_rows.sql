@@ -23,6 +23,8 @@ exists (select 1 from unnest({{ m.text_list(':quoted') }}) as v (value) where st
     'core.leads': by_lead ~ ' or ' ~ by_crm_id ~ ' or ' ~ m.in_text_list('email', ':emails'),
     'core.events': by_lead,
     'scoring.keyed_events': 'lead_key in (select k.lead_key from scoring.lead_keys as k where ' ~ m.in_text_list('k.lead_id', ':lead_ids') ~ ')',
+    'scoring.rule_state': 'lead_key in (select k.lead_key from scoring.lead_keys as k where ' ~ m.in_text_list('k.lead_id', ':lead_ids') ~ ')',
+    'scoring.lead_activity': 'lead_key in (select k.lead_key from scoring.lead_keys as k where ' ~ m.in_text_list('k.lead_id', ':lead_ids') ~ ')',
     'scoring.lead_keys': by_lead,
     'scoring.score_factors': by_lead,
     'scoring.lead_scores': by_lead,

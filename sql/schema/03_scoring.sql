@@ -148,3 +148,51 @@ alter table scoring.keyed_event_batches add column if not exists checksum bigint
 -- the next scoring run keys every batch of core.events (none is listed in scoring.keyed_event_batches)
 drop table if exists scoring.event_daily;
 drop table if exists scoring.event_daily_batches;
+
+-- Running state (docs/adr/0015): the engagement points of every lead and rule carried from night to night.
+
+-- scoring.state_rules: the engagement rules as the running state reads them, for the date being scored:
+-- the rule's definition as a fingerprint, its epoch's anchor, and whether yesterday's state carries
+create table if not exists scoring.state_rules (
+    rule_key smallint not null,
+    rule_id text not null,
+    fingerprint text not null,
+    points double precision not null,
+    half_life_days double precision not null,
+    window_days integer not null,
+    max_per_day integer not null,
+    anchor_date date not null,
+    carried boolean not null
+);
+
+-- scoring.rule_state: per as-of date, lead and engagement rule with events in its window: the events
+-- counted (per-day limits applied) and their points grown from the anchor date as exact fixed-point
+-- (the cap and the decay to the date are applied when it is read); the last two dates are kept
+create table if not exists scoring.rule_state (
+    as_of_date date not null,
+    lead_key integer not null,
+    rule_key smallint not null,
+    counted integer not null,
+    weighted decimal(38, 12) not null
+);
+
+-- scoring.rule_state_runs: per as-of date and engagement rule, what its state was computed from (the
+-- rule's fingerprint and key, the anchor, the batches keyed up to that date), so the next night knows
+-- whether it may carry it
+create table if not exists scoring.rule_state_runs (
+    as_of_date date not null,
+    rule_key smallint not null,
+    rule_id text not null,
+    fingerprint text not null,
+    anchor_date date not null,
+    batches text not null
+);
+{{ m.postgres_index('rule_state_date_brin', 'scoring.rule_state', 'as_of_date', using='brin') }}
+
+-- scoring.lead_activity: per as-of date, the local day of each lead's latest event loaded by that night
+-- (lead_scores.last_activity_date), carried from the day before like scoring.rule_state; two dates kept
+create table if not exists scoring.lead_activity (
+    as_of_date date not null,
+    lead_key integer not null,
+    last_activity_date date not null
+);

@@ -1,6 +1,6 @@
 -- scoring.day_factors: one row per lead and matching rule for :as_of_date, with the points it adds, on
--- integer keys (docs/adr/0006), from scoring.keyed_events (brought up to date first; see docs/adr/0002),
--- rule_keys.sql and triple_rules.sql. A working table: it holds the date being scored, which
+-- integer keys (docs/adr/0006): fit rules matched against core.leads, engagement read from the running
+-- state of the date (rule_state.sql, docs/adr/0015). A working table: it holds the date being scored, which
 -- score_factors.sql and lead_scores.sql read in the same transaction (docs/adr/0012). Created by
 -- `create table as`, which PostgreSQL may run with parallel workers (never an `insert ... select`).
 drop table if exists scoring.day_factors;
@@ -143,57 +143,20 @@ fit_factors as (
     where rank_in_group = 1
 ),
 
-engagement_rules as (
-    select
-        k.rule_key,
-        r.*
-    from scoring.engagement_rules as r
-    inner join scoring.rule_keys as k on r.rule_id = k.rule_id
-),
-
-day_counts as (
-    -- events per lead, rule and day within the rule's window; only batches loaded by this date's run
-    -- or earlier, so a rescore of a past date sees what its night saw, and a full rebuild reproduces
-    -- every night exactly. Nearly every group is one event: the rule's settings are joined after the
-    -- grouping, not carried through it.
-    select
-        e.lead_key,
-        r.rule_key,
-        e.event_date,
-        count(*) as events
-    from scoring.keyed_events as e
-    inner join scoring.triple_rules as tr on e.triple_id = tr.triple_id
-    inner join engagement_rules as r on tr.rule_key = r.rule_key
-    where
-        e.event_date <= cast(:as_of_date as date)
-        and e.batch_date <= cast(:as_of_date as date)
-        and {{ m.days_between('e.event_date', 'cast(:as_of_date as date)') }} < r.window_days
-    group by e.lead_key, r.rule_key, e.event_date
-),
-
-rule_points as (
-    -- per lead and rule: events counted (at most max_per_day a day, anti-gaming) and decayed points
-    select
-        d.lead_key,
-        d.rule_key,
-        sum(least(d.events, r.max_per_day)) as counted,
-        sum(
-            {{ m.decay('least(d.events, r.max_per_day) * r.points', m.days_between('d.event_date', 'cast(:as_of_date as date)'), 'r.half_life_days') }}
-        ) as points
-    from day_counts as d
-    inner join engagement_rules as r on d.rule_key = r.rule_key
-    group by d.lead_key, d.rule_key
-),
-
 engagement_factors as (
-    -- capped per rule
+    -- the running state of the date (rule_state.sql), decayed from its anchor to the date and capped per rule
     select
-        rp.lead_key,
-        rp.rule_key,
-        cast(rp.counted as integer) as occurrences,
-        least(rp.points, r.cap) as points
-    from rule_points as rp
-    inner join engagement_rules as r on rp.rule_key = r.rule_key
+        s.lead_key,
+        s.rule_key,
+        s.counted as occurrences,
+        least(
+            {{ m.state_points('s.weighted', 'r.anchor_date', 'cast(:as_of_date as date)', 'r.half_life_days') }},
+            e.cap
+        ) as points
+    from scoring.rule_state as s
+    inner join scoring.state_rules as r on s.rule_key = r.rule_key
+    inner join scoring.engagement_rules as e on r.rule_id = e.rule_id
+    where s.as_of_date = cast(:as_of_date as date)
 ),
 
 unclamped as (

@@ -50,15 +50,12 @@ ranked_factors as (
 ),
 
 last_activity as (
-    -- from the keyed events, with the same batches the factors saw (see score_factors.sql)
+    -- the day of each lead's latest event, with the same batches the factors saw (lead_activity.sql)
     select
         lead_key,
-        max(event_date) as last_activity_date
-    from scoring.keyed_events
-    where
-        event_date <= cast(:as_of_date as date)
-        and batch_date <= cast(:as_of_date as date)
-    group by lead_key
+        last_activity_date
+    from scoring.lead_activity
+    where as_of_date = cast(:as_of_date as date)
 ),
 
 per_lead as (

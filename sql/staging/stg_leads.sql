@@ -6,6 +6,8 @@
 -- one night's rows, not the whole history, and gives the full result as long as no current record
 -- came from a batch not staged yet (a rerun: pipeline.stage_core checks, and rebuilds then).
 --
+-- staging/leads_batches.sql then lists the batches merged (core.leads_batches), in the same transaction.
+--
 -- `upto`: only the batches up to :batch_id count (the CRM as it stood that night): a rerun of an
 -- earlier night rebuilds core.leads as of that night, and the later nights merge their batches again.
 {% set full = full is defined and full %}
@@ -138,15 +140,7 @@ final as (
 
 select * from final;
 
-{% if full -%}
-delete from core.leads_batches;
-
-insert into core.leads_batches
-select b._batch_id from ({{ m.distinct_values('raw.crm_leads', '_batch_id') }}) as b
-{%- if upto %}
-where b._batch_id <= :batch_id
-{%- endif %};
-{%- else -%}
+{% if not full -%}
 -- the leads whose record changes (a lead whose current record won again keeps its row)
 delete from leads_staged
 where exists (
@@ -166,16 +160,6 @@ insert into core.leads select * from leads_staged;
 -- noqa: enable=AM04
 
 drop table leads_staged;
-
-insert into core.leads_batches
-with
-
-{{ pending }}
-
-select _batch_id from pending
-{%- if upto %}
-where _batch_id <= :batch_id
-{%- endif %};
 {%- endif %}
 
 {{ m.analyze("core.leads") }};

@@ -209,7 +209,13 @@ def test_an_erased_person_is_nowhere_and_never_comes_back(wh, cfg, tmp_path):
     # seeded into every table that holds people
     seeded = {t.rsplit(".", 1)[0] if t.count(".") > 1 else t for t in before}
     for table in [*PERSON_TABLES, "crm.lead_fields", "ops.validation_results"]:
-        if table in {"scoring.keyed_events", "scoring.lead_keys", "ops.inbox_events"}:
+        if table in {
+            "scoring.keyed_events",
+            "scoring.rule_state",
+            "scoring.lead_activity",
+            "scoring.lead_keys",
+            "ops.inbox_events",
+        }:
             continue  # integer keys or ids only: checked through the lead's counts below
         assert table in seeded, f"the seed missed {table}"
     assert file_hits(tmp_path, values), "the seed wrote no files naming the person"
@@ -220,6 +226,8 @@ def test_an_erased_person_is_nowhere_and_never_comes_back(wh, cfg, tmp_path):
         {"l": lead_id},
     )
     assert keyed_before > 0
+    lead_key = wh.scalar("select lead_key from scoring.lead_keys where lead_id = :l", {"l": lead_id})
+    state_before = wh.scalar("select count(*) from scoring.lead_activity where lead_key = :k", {"k": lead_key})
 
     counts = apply_erasure(
         wh, cfg, request_for(cfg, email="  erasmo.ZYXWVU@privacy-probe.example ", reason="GDPR art. 17")
@@ -229,6 +237,10 @@ def test_an_erased_person_is_nowhere_and_never_comes_back(wh, cfg, tmp_path):
     assert file_hits(tmp_path, values) == []
     assert wh.scalar("select count(*) from core.leads") == leads_before - 1  # the others stay
     assert wh.scalar("select count(*) from scoring.lead_keys where lead_id = :l", {"l": lead_id}) == 0
+    # the running scoring state keyed by the lead's integer key goes too (docs/adr/0015)
+    for table in ("scoring.rule_state", "scoring.lead_activity"):
+        assert wh.scalar(f"select count(*) from {table} where lead_key = :k", {"k": lead_key}) == 0, table
+    assert state_before > 0
     for table in ("raw.crm_leads", "core.events", "nurture.email_sends", "ops.quarantine", "ops.inbox", "files:outbox"):
         assert counts.get(table, 0) > 0, table
     # the keyed batches still agree with core.events (a full rescore would rekey none of them)

@@ -43,6 +43,9 @@ def reset(wh) -> None:
         "scoring.keyed_event_batches",
         "scoring.lead_keys",
         "scoring.event_triples",
+        "scoring.rule_state",
+        "scoring.rule_state_runs",
+        "scoring.lead_activity",
     ):
         wh.execute(f"delete from {table}")
 

@@ -32,6 +32,8 @@ PERSON_TABLES = (
     "ops.inbox",
     "ops.inbox_events",
     "scoring.keyed_events",
+    "scoring.rule_state",
+    "scoring.lead_activity",
     "core.events",
     "core.leads",
     "scoring.lead_keys",
