@@ -78,6 +78,20 @@ def state(wh, *, written_on: bool = True) -> dict:
     }
 
 
+def differences(expected: dict, actual: dict) -> dict:
+    """The tables of two `state()`s that differ, each with a few rows only one side has: a failure
+    names the table and the rows instead of printing both states whole."""
+    found = {}
+    for table, rows in expected.items():
+        if actual[table] != rows:
+            before, after = set(map(tuple, rows)), set(map(tuple, actual[table]))
+            found[table] = {
+                "only_expected": sorted(before - after, key=repr)[:5],
+                "only_actual": sorted(after - before, key=repr)[:5],
+            }
+    return found
+
+
 def nights_in_order(wh, cfg, nights: list[date]) -> None:
     for night in nights:
         run_nightly(wh, cfg, night)
@@ -102,19 +116,21 @@ def test_a_rerun_of_an_earlier_night_leaves_the_later_nights_state(wh, cfg):
 
 def test_a_backfill_equals_the_nights_run_in_order(wh, cfg, request):
     if wh.dialect == "duckdb":
-        # Open bug: this DuckDB case sometimes ends with a state that differs from the in-order nights
-        # (once as a DuckDB 2.0.0 storage error reading nurture.enrollments). It passed in 7 runs at
-        # 15:19-15:30 UTC and failed alone at 15:35 UTC on 2026-12-07 (after midnight in Tokyo): the
-        # nurture runs read the wall clock (send windows), a suspect. Kept running, reported as xfail
-        # when it fails, until the cause is found.
-        request.applymarker(pytest.mark.xfail(reason="intermittent in the full suite on DuckDB (open bug)"))
+        # Open bug, seen on DuckDB 2.0.0 only, in the first backfill below (no nurture, no clock read):
+        # now and then a read returns NULL for a NOT NULL text column (lead_stages.rules_version), or
+        # advance_stages' commit fails with "Invalid unicode (byte sequence mismatch) detected in segment
+        # statistics update"; once "Corrupted uncompressed string segment" on nurture.enrollments. Not
+        # the wall clock: the compared state holds nothing clock-dependent, and with every
+        # datetime.now() pinned at 2026-12-07 15:35 UTC it failed 3 of 9 runs and passed the others.
+        # Kept running, xfail when it fails, until the cause (DuckDB, or how we hand it strings) is found.
+        request.applymarker(pytest.mark.xfail(reason="string data corrupted in DuckDB 2.0.0 (open bug)"))
     nights_in_order(wh, cfg, NIGHTS)
     in_order = state(wh)
 
     # a backfill over nights already run (the first two): nothing moves back
     again = backfill.backfill(wh, cfg, NIGHTS[0], NIGHTS[1])
     assert again.replayed == [NIGHTS[2]]
-    assert state(wh) == in_order
+    assert not differences(in_order, state(wh))
 
     # the whole range into an empty warehouse, emails for the past nights asked for: the same fields,
     # written once, for the latest night (sales never sees the earlier nights' values go by)
@@ -123,7 +139,7 @@ def test_a_backfill_equals_the_nights_run_in_order(wh, cfg, request):
         wh.execute(f"drop schema {schema} cascade")
     result = backfill.backfill(wh, cfg, NIGHTS[0], NIGHTS[-1], nurture=True, send_past=True)
     assert result.nights == NIGHTS and result.replayed == []
-    assert state(wh, written_on=False) == fields_only
+    assert not differences(fields_only, state(wh, written_on=False))
     assert {row[-1] for row in state(wh)["sync_state"]} == {NIGHTS[-1]}
 
 
