@@ -69,3 +69,21 @@ def test_a_dropped_column_is_a_clear_schema_drift_error(wh, settings, tmp_path):
     with pytest.raises(SchemaDriftError, match=r"leads_2026-11-22\.csv: missing column\(s\) timezone"):
         run_nightly(wh, cfg, AS_OF)
     assert wh.scalar("select count(*) from raw.crm_leads") == 0  # nothing half-loaded
+
+
+def test_housekeeping_keeps_the_landing_files_a_rerun_of_the_night_reads(wh, settings, tmp_path):
+    """The first night loads every event file of the window; retention goes by the night that loaded a
+    file, so a rerun of that night after housekeeping reads the same files and scores the same."""
+    from leadflow.privacy.retention import housekeep
+
+    cfg = landed_settings(settings, tmp_path)
+    cfg = cfg.model_copy(update={"mailer": cfg.mailer.model_copy(update={"outbox": tmp_path / "outbox"})})
+    scores = "select lead_id, total_score, top_reasons from scoring.lead_scores order by lead_id"
+    run_nightly(wh, cfg, AS_OF)
+    first = wh.fetchall(scores)
+    files = sorted(p.name for p in (tmp_path / "landing" / "web").iterdir())
+    assert min(files) < "events_2026-10-18"  # older than the 35 days raw files are kept for
+    housekeep(wh, cfg, AS_OF, tmp_path / "logs")
+    assert sorted(p.name for p in (tmp_path / "landing" / "web").iterdir()) == files
+    run_nightly(wh, cfg, AS_OF)
+    assert wh.fetchall(scores) == first

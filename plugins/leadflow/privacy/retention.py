@@ -18,7 +18,6 @@ from leadflow.batches import batch_id
 from leadflow.config import FileSourceConfig, RetentionConfig, Settings
 from leadflow.intake.inbox import inbox_root
 from leadflow.privacy.erase import reapply_erasures
-from leadflow.sources.files import file_date
 from leadflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -112,20 +111,22 @@ def expire_inbox_segments(wh: Warehouse, root: Path, cutoff: date) -> int:
 
 
 def expire_files(wh: Warehouse, settings: Settings, as_of: date, log_folder: Path | None = None) -> dict[str, int]:
-    """Delete the files past their period: landing files (by the date in their name, once loaded), the
+    """Delete the files past their period: landing files (by the night that loaded them), the
     file outbox's emails, loaded inbox segments and Airflow task logs (by modification day)."""
     retention = settings.privacy.retention
     counts: dict[str, int] = {}
-    loaded = {str(r[0]) for r in wh.fetchall("select file_name from ops.loaded_files")}
-    landing_cutoff = as_of - timedelta(days=retention.raw_days)
+    # by the night that loaded a file, not the date in its name: a rerun of a night re-reads every file
+    # that night loaded (the first night catches up on months of event files), so those stay while
+    # that night can still be rerun
+    loaded = {str(name): str(batch) for name, batch in wh.fetchall("select file_name, batch_id from ops.loaded_files")}
+    landing_cutoff = (as_of - timedelta(days=retention.raw_days)).isoformat()
     removed = 0
     for source in (settings.sources.crm, settings.sources.web):
         if not isinstance(source, FileSourceConfig):
             continue
         folder = settings.path(source.path)
         for path in sorted(folder.glob(source.pattern)) if folder.is_dir() else []:
-            day = file_date(path)
-            if path.is_file() and path.name in loaded and day is not None and day < landing_cutoff:
+            if path.is_file() and loaded.get(path.name, landing_cutoff) < landing_cutoff:
                 removed += _unlink(path)
     counts["files:landing"] = removed
     outbox = settings.path(settings.mailer.outbox)
