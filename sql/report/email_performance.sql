@@ -18,13 +18,13 @@ sends as (
 
 events as (
     select distinct
-        {{ m.json_text('payload', 'send_key') }} as send_key,
         case
             when {{ m.json_text('payload', 'event') }} = 'open'
                 and lower(coalesce({{ m.json_text('payload', 'sg_machine_open') }}, 'false')) = 'true'
                 then 'machine_open'
             else {{ m.json_text('payload', 'event') }}
-        end as event
+        end as event,
+        {{ m.json_text('payload', 'send_key') }} as send_key
     from ops.inbox
     where kind = 'sendgrid_event'
 ),
