@@ -10,6 +10,21 @@ import yaml
 
 from leadflow.warehouse import Warehouse
 
+# what scoring keeps between nights: emptied between hypothesis examples, compared between runs
+SCORING_TABLES = (
+    "core.leads",
+    "core.events",
+    "scoring.score_factors",
+    "scoring.lead_scores",
+    "scoring.keyed_events",
+    "scoring.keyed_event_batches",
+    "scoring.lead_keys",
+    "scoring.event_triples",
+    "scoring.rule_state",
+    "scoring.rule_state_runs",
+    "scoring.lead_activity",
+)
+
 LEAD_DEFAULTS = {
     "email": None,
     "first_name": "健太",

@@ -24,7 +24,7 @@ from leadflow.lifecycle import TERMINAL, illegal_transitions, reentries_without_
 from leadflow.nurture.plan import plan_sends
 from leadflow.pipeline import advance_stages, score
 from leadflow.scoring import EVENT_TYPES
-from tests.sql.rows import add_events, add_leads, lead_id
+from tests.sql.rows import SCORING_TABLES, add_events, add_leads, lead_id
 
 FIRST = date(2026, 8, 1)
 NIGHTS = 60
@@ -79,17 +79,7 @@ ISSUE_LEADS = [
 ]
 
 TABLES = (
-    "core.leads",
-    "core.events",
-    "scoring.score_factors",
-    "scoring.lead_scores",
-    "scoring.keyed_events",
-    "scoring.keyed_event_batches",
-    "scoring.lead_keys",
-    "scoring.event_triples",
-    "scoring.rule_state",
-    "scoring.rule_state_runs",
-    "scoring.lead_activity",
+    *SCORING_TABLES,
     "lifecycle.stage_transitions",
     "lifecycle.lead_stages",
     "nurture.enrollments",

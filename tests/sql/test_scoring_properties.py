@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from leadflow.pipeline import score
 from leadflow.scoring import EVENT_TYPES
-from tests.sql.rows import add_events, add_leads, lead_id
+from tests.sql.rows import SCORING_TABLES, add_events, add_leads, lead_id
 
 AS_OF = date(2026, 11, 22)
 PROPERTY_SETTINGS = hsettings(
@@ -34,19 +34,7 @@ events = st.lists(st.tuples(st.sampled_from(EVENT_TYPES), st.integers(0, 200)), 
 
 
 def reset(wh) -> None:
-    for table in (
-        "core.leads",
-        "core.events",
-        "scoring.score_factors",
-        "scoring.lead_scores",
-        "scoring.keyed_events",
-        "scoring.keyed_event_batches",
-        "scoring.lead_keys",
-        "scoring.event_triples",
-        "scoring.rule_state",
-        "scoring.rule_state_runs",
-        "scoring.lead_activity",
-    ):
+    for table in SCORING_TABLES:
         wh.execute(f"delete from {table}")
 
 

@@ -18,25 +18,12 @@ from hypothesis import strategies as st
 from leadflow.pipeline import score
 from leadflow.scoring import rebuild_scores
 from tests.conftest import ROOT
-from tests.sql.rows import add_events, add_leads
+from tests.sql.rows import SCORING_TABLES, add_events, add_leads
 
 # rules' 28-day epochs are offset by 5 days a rule key: a few nights cross the epoch start of some rule
 START = date(2026, 11, 27)
 LEADS = ("A", "B", "C")
 EVENT_KINDS = ("pricing_view", "page_view", "email_click", "demo_request", "webinar_attended", "email_open")
-STATE_TABLES = (
-    "core.leads",
-    "core.events",
-    "scoring.score_factors",
-    "scoring.lead_scores",
-    "scoring.keyed_events",
-    "scoring.keyed_event_batches",
-    "scoring.lead_keys",
-    "scoring.event_triples",
-    "scoring.rule_state",
-    "scoring.rule_state_runs",
-    "scoring.lead_activity",
-)
 
 
 def rule_variants(tmp: Path) -> list[Path]:
@@ -116,7 +103,7 @@ steps = st.lists(
 def run_steps(wh, settings, tmp_path: Path, plan) -> int:
     """Play `plan`; after each scoring run compare the date with its computation from every day.
     Returns how many rule states were carried over the whole plan (the incremental path taken)."""
-    for table in STATE_TABLES:
+    for table in SCORING_TABLES:
         wh.execute(f"delete from {table}")
     add_leads(wh, {"crm_id": "A", "job_title": "部長", "employee_count": 300}, {"crm_id": "B"}, {"crm_id": "C"})
     variants = rule_variants(tmp_path)
