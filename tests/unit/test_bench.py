@@ -18,6 +18,7 @@ STEPS = (
     "incremental",
     "advance_write_back",
     "pandas_vs_sql",
+    "night_vs_pandas",
     "render_send",
 )
 
@@ -48,6 +49,8 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
         r"scored=(\d+)", rows["full_rebuild"][5]
     ).group(1)
     assert float(re.search(r"agreement=([0-9.]+)", rows["pandas_vs_sql"][5]).group(1)) > 0.95
+    # the night's scoring of the new day against pandas recomputing that day: the same totals
+    assert float(re.search(r"agreement=([0-9.]+)", rows["night_vs_pandas"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
     # a night runs as the DAG runs it, a process per task: the row's peak is its largest task's
     # and its time is the sum of its tasks' (the score task's alone is a night's scoring)
