@@ -176,6 +176,18 @@ coalesce(exists (select 1 from privacy.suppressions) and (
 {%- if dialect == 'postgres' %}create {% if unique %}unique {% endif %}index if not exists {{ name }} on {{ table }}{% if using %} using {{ using }}{% endif %} ({{ columns }});{% endif -%}
 {%- endmacro %}
 
+{# rows inserted in this order on PostgreSQL (so a block-range index on the column is selective); DuckDB
+   keeps its own order #}
+{% macro postgres_order_by(columns) -%}
+{%- if dialect == 'postgres' %}order by {{ columns }}{% endif -%}
+{%- endmacro %}
+
+{# PostgreSQL: summarise the block ranges appended since a BRIN index last was (unsummarised ranges are
+   read by every query), at once rather than at the next vacuum; nothing where it does not exist yet #}
+{% macro brin_summarize(index) -%}
+{%- if dialect == 'postgres' %}select brin_summarize_new_values(to_regclass('{{ index }}')) where to_regclass('{{ index }}') is not null;{% endif -%}
+{%- endmacro %}
+
 {# a constraint dropped from PostgreSQL warehouses made before it went (DuckDB's never had it, and cannot drop one) #}
 {% macro drop_constraint(table, constraint) -%}
 {%- if dialect == 'postgres' %}alter table {{ table }} drop constraint if exists {{ constraint }};{% endif -%}

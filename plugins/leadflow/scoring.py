@@ -302,6 +302,19 @@ def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = F
     return sorted(pending)
 
 
+def run_scoring_models(wh: Warehouse, params: dict[str, Any], *, full: bool = False) -> None:
+    """Run SCORING_MODELS for `params`' as-of date, in the caller's transaction, on rules and keyed
+    events already installed. After state_rules.sql the days the running state reads are looked up and
+    bound as values (`changed_days`, `computed_from`): PostgreSQL then plans the reads of
+    scoring.keyed_events with the dates themselves, through its date indexes."""
+    params = dict(params)
+    for model in SCORING_MODELS:
+        wh.run_model(model, params, full=full)
+        if model == "scoring/state_rules.sql":
+            params["changed_days"] = [d for (d,) in wh.fetchall(wh.model_sql("scoring/changed_days.sql"), params)]
+            params["computed_from"] = wh.scalar(wh.model_sql("scoring/computed_from.sql"), params)
+
+
 def score(
     wh: Warehouse,
     settings: Settings,
@@ -321,8 +334,7 @@ def score(
         install_rules(wh, rules)
         if refresh_keys:
             key_events(wh, settings, as_of)
-        for model in SCORING_MODELS:
-            wh.run_model(model, params, full=full)
+        run_scoring_models(wh, params, full=full)
     return {
         "rules_version": rules.version,
         "scored": wh.scalar(

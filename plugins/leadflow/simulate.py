@@ -19,7 +19,14 @@ from leadflow.cli_common import command_warehouse
 from leadflow.config import Settings, load_settings
 from leadflow.console import console, print_json, progress, table
 from leadflow.nurture.plan import plan_sends
-from leadflow.scoring import SCORING_MODELS, ScoringRules, install_rules, key_events, load_rules, rebuild_scores
+from leadflow.scoring import (
+    ScoringRules,
+    install_rules,
+    key_events,
+    load_rules,
+    rebuild_scores,
+    run_scoring_models,
+)
 from leadflow.warehouse import Warehouse
 
 _LEADS_SQL = """
@@ -78,8 +85,7 @@ def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: 
         with wh.transaction():
             install_rules(wh, rules)
             key_events(wh, settings, as_of)
-            for model in SCORING_MODELS:
-                wh.run_model(model, params)
+            run_scoring_models(wh, params)
             wh.run_model("lifecycle/stage_transitions.sql", params)
             wh.run_model("lifecycle/lead_stages.sql", params)
             out["leads"] = wh.fetch_df(_LEADS_SQL, d)

@@ -141,6 +141,14 @@ create table if not exists scoring.keyed_event_batches (
 -- added after the first release: a batch keyed before has no checksum, and the next full rebuild keys it again
 alter table scoring.keyed_event_batches add column if not exists checksum bigint;
 
+-- PostgreSQL: a night's scoring reads scoring.keyed_events for a few days (the new batch, the days leaving
+-- the windows, late events' days: rule_state.sql, lead_activity.sql), through block-range indexes. Batches
+-- are appended in order and each is inserted sorted by its events' day (keyed_events.sql), so a day's
+-- events sit in a few block ranges even in the first night's batch of every earlier day. A warehouse keyed
+-- before that order is read correctly but more slowly until `leadflow rescore --full --rekey`.
+{{ m.postgres_index('keyed_events_batch_brin', 'scoring.keyed_events', 'batch_date', using='brin') }}
+{{ m.postgres_index('keyed_events_day_brin', 'scoring.keyed_events', 'event_date', using='brin') }}
+
 {{ m.postgres_index('lead_keys_lead_id_idx', 'scoring.lead_keys', 'lead_id', unique=true) }}
 {{ m.postgres_index('lead_keys_lead_key_idx', 'scoring.lead_keys', 'lead_key', unique=true) }}
 

@@ -42,6 +42,9 @@ final as (
             and {{ m.same_text('e.asset', 't.asset') }}
 )
 
-select * from final;
+select * from final
+{{ m.postgres_order_by('event_date') }};
 
 {{ m.analyze("scoring.keyed_events") }};
+{{ m.brin_summarize('scoring.keyed_events_batch_brin') }}
+{{ m.brin_summarize('scoring.keyed_events_day_brin') }}

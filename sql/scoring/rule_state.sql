@@ -37,6 +37,8 @@ day_counts as (
     inner join rules as r on tr.rule_key = r.rule_key
     where
         not r.carried
+        -- the first day any computed rule's window reads (computed_from.sql; null: no rule computed)
+        and e.event_date >= cast(:computed_from as date)
         and e.event_date <= {{ as_of }}
         and e.batch_date <= {{ as_of }}
         and {{ m.days_between('e.event_date', as_of) }} < r.window_days
@@ -54,22 +56,6 @@ computed as (
     group by d.lead_key, d.rule_key
 ),
 
-changed_days as (
-    -- the days whose term may differ from the day before's, for the carried rules
-    select distinct event_date as changed_day
-    from scoring.keyed_events
-    where
-        batch_date = {{ as_of }}
-        and event_date <= {{ as_of }}
-        and exists (select 1 from rules where carried)
-    union
-    select {{ as_of }}
-    union
-    select {{ m.add_days(as_of, '-window_days') }}
-    from rules
-    where carried
-),
-
 changed_counts as (
     -- per lead, carried rule and changed day: events loaded by tonight and by the night before
     select
@@ -83,7 +69,8 @@ changed_counts as (
     inner join rules as r on tr.rule_key = r.rule_key
     where
         r.carried
-        and e.event_date in (select changed_day from changed_days)
+        -- the new day, the days leaving the windows, the days of late events (changed_days.sql)
+        and {{ m.in_date_list('e.event_date', ':changed_days') }}
         and e.batch_date <= {{ as_of }}
     group by e.lead_key, r.rule_key, e.event_date
 ),

@@ -10,7 +10,7 @@ import pandas as pd
 from leadflow.batches import model_params
 from leadflow.config import Settings
 from leadflow.report.queries import ReportWindow, run_query
-from leadflow.scoring import SCORING_MODELS, ScoringRules, install_rules, key_events
+from leadflow.scoring import ScoringRules, install_rules, key_events, run_scoring_models
 from leadflow.warehouse import Warehouse
 
 CALIBRATION_QUERIES = (
@@ -46,8 +46,7 @@ def candidate_calibration(
             install_rules(wh, rules)
             for night in nights:
                 key_events(wh, settings, night)
-                for model in SCORING_MODELS:
-                    wh.run_model(model, model_params(settings, night))
+                run_scoring_models(wh, model_params(settings, night))
             data = {name: run_query(wh, name, window) for name in CALIBRATION_QUERIES}
             raise _Rollback
     except _Rollback:
