@@ -34,10 +34,12 @@ help:
 
 venv: $(VENV)/.installed
 
+# --compile-bytecode: every task, command and test is a fresh interpreter, and with PYTHONDONTWRITEBYTECODE
+# set (as here and in the image) each would compile Great Expectations, Airflow and pandas from source again
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.txt
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 

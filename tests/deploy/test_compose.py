@@ -43,8 +43,10 @@ def test_airflow_services_run_the_built_image_with_celery(service, command):
 
 def test_the_image_installs_the_pinned_requirements_and_the_project():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "uv pip install --system --no-cache -r requirements.txt" in dockerfile
+    assert "uv pip install --system --no-cache --compile-bytecode -r requirements.txt" in dockerfile
     assert "--no-deps -e ." in dockerfile
+    # the image sets PYTHONDONTWRITEBYTECODE: bytecode compiled at build, or every task compiles its imports
+    assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile and "compileall -q plugins dags" in dockerfile
     for folder in ("plugins", "dags", "sql", "config", "email_templates", "deploy"):
         assert f"COPY {folder} ./{folder}" in dockerfile
 
