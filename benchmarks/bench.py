@@ -191,6 +191,57 @@ def _pandas_vs_sql(wh: Any, cfg: Any, as_of: date, *, night: bool = False) -> di
     }
 
 
+_NIGHT_ROWS = {
+    "scoring.lead_scores": "select lead_id, fit_score, engagement_score, total_score, fit_grade, score_change_7d,"
+    " heating_up, hand_raiser, last_activity_date, top_reasons, rules_version from scoring.lead_scores"
+    " where as_of_date = cast(:d as date) order by lead_id",
+    "scoring.score_factors": "select lead_id, rule_id, kind, occurrences, points from scoring.score_factors"
+    " where as_of_date = cast(:d as date) order by lead_id, rule_id",
+}
+
+
+class _Rollback(Exception):
+    """Ends the rebuild check's transaction: the warehouse keeps what the night wrote."""
+
+
+def _digest(wh: Any, as_of: date) -> dict[str, str]:
+    """A SHA-256 of each night table's rows for `as_of`, in key order (every value as text)."""
+    import hashlib
+
+    out = {}
+    for table, sql in _NIGHT_ROWS.items():
+        digest = hashlib.sha256()
+        for chunk in wh.fetch_chunks(sql, {"d": as_of.isoformat()}, rows=200_000):
+            for row in chunk.itertuples(index=False):
+                digest.update("\x1f".join(map(str, row)).encode())
+                digest.update(b"\x1e")
+        out[table] = digest.hexdigest()[:16]
+    return out
+
+
+def _rebuild_check(wh: Any, cfg: Any, as_of: date) -> dict:
+    """The oracle at scale: the night's scores and factors of `as_of` (carried running state) against a
+    full rebuild of that date from every event, compared by digest inside a transaction rolled back."""
+    from leadflow.scoring import rebuild_scores
+
+    night = _digest(wh, as_of)
+    t0 = time.perf_counter()
+    try:
+        with wh.transaction():
+            rebuild_scores(wh, cfg, [as_of])
+            rebuild_seconds = time.perf_counter() - t0
+            rebuilt = _digest(wh, as_of)
+            raise _Rollback
+    except _Rollback:
+        pass
+    return {
+        "equal": night == rebuilt,
+        "night": ",".join(night.values()),
+        "rebuild": ",".join(rebuilt.values()),
+        "rebuild_seconds": round(rebuild_seconds, 2),
+    }
+
+
 RENDER_CHUNK = 500  # emails rendered before they are sent, as one mapped `send_emails` task's batch
 
 
@@ -337,6 +388,8 @@ def run_step(spec: dict) -> dict:
             from leadflow.crm.writeback import write_back
 
             out = {"stages": pipeline.advance_stages(wh, cfg, as_of), "write_back": write_back(wh, cfg, as_of)}
+        elif step == "rebuild_check":
+            out = _rebuild_check(wh, cfg, as_of)
         elif step in ("pandas_vs_sql", "night_vs_pandas"):
             out = _pandas_vs_sql(wh, cfg, as_of, night=step == "night_vs_pandas")
         else:
@@ -574,6 +627,7 @@ ALL_STEPS = (
     "advance_write_back",
     "pandas_vs_sql",
     "night_vs_pandas",
+    "rebuild_check",
 )
 # a night as the DAG runs it, task by task (extract_crm, validate_raw_crm, extract_web,
 # validate_raw_events, stage_core, score_leads): Airflow starts a process per task
@@ -610,6 +664,7 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     ("full_rebuild_rekey", base),  # every batch keyed again, as on a warehouse never keyed
                     ("full_rebuild", base),  # what `leadflow rescore --full` does on a kept warehouse
                     ("incremental", new_day),
+                    ("rebuild_check", new_day),  # the night's result against a full rebuild, rolled back
                     ("advance_write_back", new_day),
                 ]
                 if backend == "duckdb":
@@ -690,6 +745,9 @@ def _verdict(fig: Figure, leads: int, events_per_lead: int = 0) -> str:
     if fig.step == "render_send":
         rate = fig.median_of("emails_per_second")
         return f"median {rate:,.0f} emails/s vs target ≥ 2,000: {'met' if rate >= 2000 else 'missed'}"
+    if fig.step == "rebuild_check":
+        same = [e.get("equal") is True for e in fig.extras]
+        return "night equals the full rebuild: " + ("yes" if same and all(same) else "NO")
     if fig.step in ("pandas_vs_sql", "night_vs_pandas"):
         ratio = fig.median_of("ratio")
         if not ratio:

@@ -19,6 +19,7 @@ STEPS = (
     "advance_write_back",
     "pandas_vs_sql",
     "night_vs_pandas",
+    "rebuild_check",
     "render_send",
 )
 
@@ -52,6 +53,8 @@ def test_bench_writes_a_row_per_step_with_positive_figures(tmp_path: Path) -> No
     # the night's scoring of the new day against pandas recomputing that day: the same totals
     assert float(re.search(r"agreement=([0-9.]+)", rows["night_vs_pandas"][5]).group(1)) > 0.95
     assert "emails_per_second=" in rows["render_send"][5]
+    # the oracle at the bench's scale: the night's scores and factors are the full rebuild's, row for row
+    assert "equal=True" in rows["rebuild_check"][5] and "night equals the full rebuild: yes" in rows["rebuild_check"][6]
     # a night runs as the DAG runs it, a process per task: the row's peak is its largest task's
     # and its time is the sum of its tasks' (the score task's alone is a night's scoring)
     for step, tasks in (("load_validate_stage", 5), ("incremental", 6)):
