@@ -114,16 +114,7 @@ def test_a_rerun_of_an_earlier_night_leaves_the_later_nights_state(wh, cfg):
     assert "skipped" in skipped and str(NIGHTS[2]) in skipped["skipped"]
 
 
-def test_a_backfill_equals_the_nights_run_in_order(wh, cfg, request):
-    if wh.dialect == "duckdb":
-        # Open bug, seen on DuckDB 2.0.0 only, in the first backfill below (no nurture, no clock read):
-        # now and then a read returns NULL for a NOT NULL text column (lead_stages.rules_version), or
-        # advance_stages' commit fails with "Invalid unicode (byte sequence mismatch) detected in segment
-        # statistics update"; once "Corrupted uncompressed string segment" on nurture.enrollments. Not
-        # the wall clock: the compared state holds nothing clock-dependent, and with every
-        # datetime.now() pinned at 2026-12-07 15:35 UTC it failed 3 of 9 runs and passed the others.
-        # Kept running, xfail when it fails, until the cause (DuckDB, or how we hand it strings) is found.
-        request.applymarker(pytest.mark.xfail(reason="string data corrupted in DuckDB 2.0.0 (open bug)"))
+def test_a_backfill_equals_the_nights_run_in_order(wh, cfg):
     nights_in_order(wh, cfg, NIGHTS)
     in_order = state(wh)
 
