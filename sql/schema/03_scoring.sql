@@ -196,3 +196,30 @@ create table if not exists scoring.lead_activity (
     lead_key integer not null,
     last_activity_date date not null
 );
+
+-- Intraday (docs/adr/0019): the leads the intake's pushed events touched, rescored minutes after, apart
+-- from the nightly ledgers.
+
+-- scoring.intraday_leads: the leads the running intraday step rescores (a working table, one row per lead)
+create table if not exists scoring.intraday_leads (
+    lead_key integer not null,
+    lead_id text not null
+);
+
+-- scoring.intraday_scores: one row per lead rescored intraday per local date, as lead_scores would hold it
+-- for that date so far; replaced by each later intraday run, removed by the night of that date
+create table if not exists scoring.intraday_scores (
+    lead_id text not null,
+    as_of_date date not null,
+    fit_score double precision not null,
+    engagement_score double precision not null,
+    total_score double precision not null,
+    fit_grade text not null,
+    score_change_7d double precision,
+    heating_up boolean not null,
+    hand_raiser boolean not null,
+    last_activity_date date,
+    top_reasons text not null,
+    rules_version text not null,
+    scored_at timestamptz not null
+);
