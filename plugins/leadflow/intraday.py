@@ -119,8 +119,9 @@ def rescore_touched(
     events = [str(e) for e, _ in pending]
     binds = {"events": events, "batches": sorted({str(b) for _, b in pending}), "night": night.isoformat()}
     params = model_params(settings, today, **binds)
-    # today's batch keyed (the night of today keys it again): today's events are what the models read
-    key_events(wh, settings, today)
+    if events:
+        # today's batch keyed (the night of today keys it again): its new events are what the models read
+        key_events(wh, settings, today)
     wh.run_model("scoring/intraday_leads.sql", params)
     leads = int(wh.scalar("select count(*) from scoring.intraday_leads"))
     scores = _scores_of_today(wh, settings, today, rules) if leads else None

@@ -4,7 +4,7 @@ fields; the nightly tables and every other lead stay as they were; a second run 
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from leadflow.crm.writeback import write_back
 from leadflow.intake.apply import apply_inbox
@@ -218,3 +218,39 @@ def test_a_rerun_of_last_night_during_the_day_does_not_undo_the_intraday_stage(w
     assert (again["events"], again["leads"]) == (0, 3)
     assert stages(wh)[lead_id("A")] == ("hot", TODAY, TODAY)
     assert dict(wh.fetchall("select crm_id, lead_stage from crm.lead_fields"))["A"] == "hot"
+
+
+def test_the_command_says_what_it_waits_for_and_reports_what_it_did(warehouse_uri, settings, capsys, monkeypatch):
+    import json
+
+    from leadflow import intraday
+    from leadflow.cli import main
+    from leadflow.warehouse import connect
+
+    with connect(warehouse_uri) as wh:
+        from leadflow.pipeline import create_schemas
+
+        create_schemas(wh)
+    monkeypatch.setattr(intraday, "datetime", _Clock)
+    assert main(["intraday", "--warehouse", warehouse_uri, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "as_of_date": TODAY.isoformat(),
+        "waiting": f"the night of {YESTERDAY} has not run yet",
+    }
+    with connect(warehouse_uri) as wh:
+        setup_leads(wh)
+        for day in (YESTERDAY - timedelta(days=1), YESTERDAY):
+            night(wh, settings, day)
+        push_events(wh, settings)
+    assert main(["intraday", "--warehouse", warehouse_uri]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"rescored 3 lead(s) touched by 4 new event(s) as of {TODAY} (on the night of {YESTERDAY}): 2 to hot" in out
+    assert "CRM: 3 of 3 changed lead(s) written" in out
+
+
+class _Clock(datetime):
+    """`datetime` whose now() is LATER: the command runs at 12:05 in Tokyo on TODAY."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return LATER.astimezone(tz) if tz else LATER
