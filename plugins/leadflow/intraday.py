@@ -121,7 +121,7 @@ def rescore_touched(
     params = model_params(settings, today, **binds)
     if events:
         # today's batch keyed (the night of today keys it again): its new events are what the models read
-        key_events(wh, settings, today)
+        key_events(wh, settings, today, leads=True)
     wh.run_model("scoring/intraday_leads.sql", params)
     leads = int(wh.scalar("select count(*) from scoring.intraday_leads"))
     scores = _scores_of_today(wh, settings, today, rules) if leads else None

@@ -206,4 +206,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.day_factors") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.day_factors") }};{% endif %}

@@ -25,3 +25,5 @@ select
     t.rules_version,
     cast(:now as timestamptz) as scored_at
 from _intraday_scores as t;
+
+{{ m.analyze("scoring.intraday_scores") }};

@@ -94,4 +94,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.lead_activity") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.lead_activity") }};{% endif %}

@@ -183,4 +183,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.rule_state") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.rule_state") }};{% endif %}

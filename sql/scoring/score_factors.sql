@@ -20,4 +20,4 @@ from scoring.day_factors as f
 inner join scoring.lead_keys as k on f.lead_key = k.lead_key
 inner join scoring.rule_keys as r on f.rule_key = r.rule_key;
 
-{{ m.analyze("scoring.score_factors") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.score_factors") }};{% endif %}
