@@ -240,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     t0 = time.perf_counter()
                     seed_postgres(seed, uri, scratch)
+                    with _connect(uri) as wh:  # what autosummarize does as the copied block ranges fill
+                        for index in ("keyed_events_batch_brin", "keyed_events_event_brin"):
+                            wh.fetchall(f"select brin_summarize_new_values('scoring.{index}')")
                     log.info("postgres seeded in %.0f s", time.perf_counter() - t0)
                     # as seeded, every rule's state is computed from its days (as on a night that starts every
                     # rule's epoch); then as a PostgreSQL night leaves it, carried where it carries

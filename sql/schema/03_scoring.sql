@@ -191,9 +191,10 @@ create table if not exists scoring.rule_state_runs (
 
 -- the days a night or an intraday run reads by date (a batch, the day entering or leaving a window) without a
 -- scan of every keyed event on PostgreSQL: rows are appended batch by batch, so both columns follow the
--- table's order (docs/adr/0019; a BRIN index costs next to nothing to keep)
-{{ m.postgres_index('keyed_events_batch_brin', 'scoring.keyed_events', 'batch_date', using='brin') }}
-{{ m.postgres_index('keyed_events_event_brin', 'scoring.keyed_events', 'event_date', using='brin') }}
+-- table's order (docs/adr/0019; a BRIN index costs next to nothing to keep). Autosummarized: each block range
+-- is summarized as it fills (autovacuum's insert threshold would leave a month of nights unsummarized at 1M)
+{{ m.postgres_index('keyed_events_batch_brin', 'scoring.keyed_events', 'batch_date', using='brin', options='autosummarize = on') }}
+{{ m.postgres_index('keyed_events_event_brin', 'scoring.keyed_events', 'event_date', using='brin', options='autosummarize = on') }}
 
 -- scoring.lead_activity: per as-of date, the local day of each lead's latest event loaded by that night
 -- (lead_scores.last_activity_date), carried from the day before like scoring.rule_state; two dates kept
