@@ -16,8 +16,13 @@ watcher or Redis is down).
    clicks and pushed web events into `core.events` (scored by the next nightly run); one owner alert
    planned per hand-raise (contact form, quote or demo request).
 4. `alert_owners`: those alerts sent at once through the ledger and the configured mailer.
+5. `rescore_touched` (beside the alerts): the leads the applied events touched, scored as of today so far
+   by the nightly's own models on those leads only (`scoring.intraday_scores`), their stages moved at once
+   (a lead pushed over the hot threshold is hot now; the history row says "(intraday)"). It waits until
+   the night before today has run. `write_back_touched`: their changed fields to the CRM (docs/adr/0019).
 
-Reruns apply nothing twice and alert once: a record is applied in the transaction that marks it.
+Reruns apply nothing twice and alert once: a record is applied in the transaction that marks it, and an
+event is rescored in the transaction that marks it rescored.
 """
 
 from __future__ import annotations
@@ -73,7 +78,26 @@ def leadflow_intake():
 
         return run_step(send_owner_alerts)
 
-    chain(load_inbox(), apply_erasures(), apply_inbox(), alert_owners())
+    @task
+    def rescore_touched(**context) -> dict:
+        from leadflow.intake.apply import run_step
+        from leadflow.intraday import rescore_touched
+
+        return run_step(rescore_touched)
+
+    @task
+    def write_back_touched(**context) -> dict:
+        from leadflow.intake.apply import run_step
+        from leadflow.intraday import write_back_touched
+
+        return run_step(write_back_touched)
+
+    applied = apply_inbox()
+    rescored = rescore_touched()
+    chain(load_inbox(), apply_erasures(), applied)
+    # side by side: a mailer outage must not hold scores back, nor a CRM outage the alerts
+    chain(applied, [alert_owners(), rescored])
+    chain(rescored, write_back_touched())
 
 
 leadflow_intake()

@@ -171,9 +171,14 @@ coalesce(exists (select 1 from privacy.suppressions) and (
 ), false)
 {%- endmacro %}
 
-{# an index PostgreSQL needs to find a few rows; DuckDB's zone maps do without (an ART index is held in memory) #}
-{% macro postgres_index(name, table, columns, unique=false, using=none) -%}
-{%- if dialect == 'postgres' %}create {% if unique %}unique {% endif %}index if not exists {{ name }} on {{ table }}{% if using %} using {{ using }}{% endif %} ({{ columns }});{% endif -%}
+{# an index PostgreSQL needs to find a few rows (of those matching `where`, when given; storage parameters `options`); DuckDB's zone maps do without (an ART index is held in memory) #}
+{% macro postgres_index(name, table, columns, unique=false, using=none, where=none, options=none) -%}
+{%- if dialect == 'postgres' %}create {% if unique %}unique {% endif %}index if not exists {{ name }} on {{ table }}{% if using %} using {{ using }}{% endif %} ({{ columns }}){% if options %} with ({{ options }}){% endif %}{% if where %} where {{ where }}{% endif %};{% endif -%}
+{%- endmacro %}
+
+{# lead `column` (its `lead_key`, or its `lead_id`) is one the intraday step rescores (scoring.intraday_leads, docs/adr/0019) #}
+{% macro intraday_lead(column, key='lead_key') -%}
+{{ column }} in (select il.{{ key }} from scoring.intraday_leads as il)
 {%- endmacro %}
 
 {# rows inserted in this order on PostgreSQL (so a block-range index on the column is selective); DuckDB

@@ -118,6 +118,29 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intraday(args: argparse.Namespace) -> int:
+    from leadflow.intraday import run_intraday
+
+    cfg = load_settings(args.config)
+    with command_warehouse(args, cfg) as wh:
+        result = run_intraday(wh, cfg)
+    if args.json:
+        print_json(result)
+        return 0
+    out = console()
+    if "waiting" in result:
+        out.print(f"intraday rescoring of {result['as_of_date']} waits: {result['waiting']}")
+        return 0
+    moved = ", ".join(f"{n} to {stage}" for stage, n in result["transitions"].items()) or "no stage changes"
+    written = result["write_back"]
+    out.print(
+        f"rescored {result['leads']:,} lead(s) touched by {result['events']:,} new event(s) as of "
+        f"{result['as_of_date']} (on the night of {result['night']}): {moved}; "
+        f"CRM: {written['written']:,} of {written['changed']:,} changed lead(s) written"
+    )
+    return 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from leadflow.pipeline import hot_leads, stage_counts
 
@@ -245,6 +268,13 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
     back.add_argument("--json", action="store_true", help="print the nights run and their results as JSON")
     back.set_defaults(func=cmd_backfill)
+
+    intra = sub.add_parser(
+        "intraday", help="rescore now the leads the intake's new events touched, and write their CRM fields"
+    )
+    intra.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
+    intra.add_argument("--json", action="store_true", help="print the result as JSON")
+    intra.set_defaults(func=cmd_intraday)
 
     summ = sub.add_parser("summary", help="leads per stage, top hot leads and their reasons, emails")
     summ.add_argument("--date", type=date.fromisoformat)

@@ -224,11 +224,13 @@ def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:
 
 
 def advance_stages(wh: Warehouse, settings: Settings, as_of: date) -> dict:
-    """Decide stage changes for the as-of date, keep them as history, refresh current stages."""
+    """Decide stage changes for the as-of date, keep them as history, refresh current stages; the
+    date's intraday scores (docs/adr/0019) are superseded by the night's own."""
     params = model_params(settings, as_of)
     with wh.transaction():
         wh.run_model("lifecycle/stage_transitions.sql", params)
         wh.run_model("lifecycle/lead_stages.sql", params)
+        wh.run_model("scoring/intraday_superseded.sql", params)
     return stage_counts(wh)
 
 

@@ -286,30 +286,35 @@ def install_rules(wh: Warehouse, rules: ScoringRules) -> None:
             wh.load_df(table, frame)
 
 
-def key_events(wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False) -> list[str]:
+def key_events(
+    wh: Warehouse, settings: Settings, as_of: date, *, full: bool = False, rekey: bool = False, leads: bool = False
+) -> list[str]:
     """Bring `scoring.keyed_events` up to date for the as-of date: its own batch (again, on a rerun) and
     any batch of `core.events` not keyed yet; with `full`, every batch whose events differ from what
     was keyed (count and checksum: an out-of-band edit of `core.events` or of the keyed events) and no
     other, whose keys would come out the same; with `rekey` too, every batch. The batch ids are read
     first and bound as a list, so PostgreSQL plans the reads of `core.events` with the ids themselves
-    (an index scan for one night's batch rather than a scan of every event). Returns the batches keyed."""
+    (an index scan for one night's batch rather than a scan of every event). With `leads` (the intraday
+    step, docs/adr/0019) only the leads the events know get keys, and statistics are left as they are.
+    Returns the batches keyed."""
     params = model_params(settings, as_of)
     with wh.unordered_writes(), wh.transaction():
         pending_sql = wh.model_sql("scoring/pending_batches.sql", full=full, rekey=rekey)
         pending = [b for (b,) in wh.fetchall(pending_sql, params)]
         for model in KEYING_MODELS:
-            wh.run_model(model, {**params, "pending_batches": pending})
+            wh.run_model(model, {**params, "pending_batches": pending}, leads=leads)
     return sorted(pending)
 
 
-def run_scoring_models(wh: Warehouse, params: dict[str, Any], *, full: bool = False) -> None:
+def run_scoring_models(wh: Warehouse, params: dict[str, Any], *, full: bool = False, leads: bool = False) -> None:
     """Run SCORING_MODELS for `params`' as-of date, in the caller's transaction, on rules and keyed
     events already installed. After state_rules.sql the days the running state reads are looked up and
     bound as values (`changed_days`, `computed_from`): PostgreSQL then plans the reads of
-    scoring.keyed_events with the dates themselves, through its date indexes."""
+    scoring.keyed_events with the dates themselves, through its date indexes. With `leads`, only the
+    leads of scoring.intraday_leads (the intraday step, docs/adr/0019)."""
     params = dict(params)
     for model in SCORING_MODELS:
-        wh.run_model(model, params, full=full)
+        wh.run_model(model, params, full=full, leads=leads)
         if model == "scoring/state_rules.sql":
             params["changed_days"] = [d for (d,) in wh.fetchall(wh.model_sql("scoring/changed_days.sql"), params)]
             params["computed_from"] = wh.scalar(wh.model_sql("scoring/computed_from.sql"), params)

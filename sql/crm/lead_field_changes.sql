@@ -1,4 +1,6 @@
 -- The CRM fields each lead should show after :as_of_date, only where they differ from the last write.
+-- With `leads` (the intraday step, docs/adr/0019): the leads rescored intraday on :as_of_date, from
+-- their intraday scores (scoring.intraday_scores); every other lead waits for its night.
 with
 
 desired as (
@@ -16,7 +18,7 @@ desired as (
             where x.email = l.email and x.kind in ('unsubscribe', 'group_unsubscribe', 'spam_report')
         ) as lead_email_opt_out
     from core.leads as l
-    inner join scoring.lead_scores as s
+    inner join {% if leads is defined and leads %}scoring.intraday_scores{% else %}scoring.lead_scores{% endif %} as s
         on l.lead_id = s.lead_id and s.as_of_date = cast(:as_of_date as date)
     inner join lifecycle.lead_stages as st on l.lead_id = st.lead_id
 ),

@@ -1,5 +1,7 @@
 -- lifecycle.lead_stages: one row per lead, its stage as of the latest transition up to :as_of_date.
-delete from lifecycle.lead_stages;
+-- With `leads` (the intraday step, docs/adr/0019): the rows of the leads of scoring.intraday_leads only.
+{% set only_leads = leads is defined and leads -%}
+delete from lifecycle.lead_stages{% if only_leads %} where {{ m.intraday_lead('lead_id', 'lead_id') }}{% endif %};
 
 insert into lifecycle.lead_stages
 with
@@ -9,7 +11,11 @@ ranked as (
         t.*,
         row_number() over (partition by lead_id order by as_of_date desc) as recency
     from lifecycle.stage_transitions as t
-    where as_of_date <= cast(:as_of_date as date)
+    where
+        as_of_date <= cast(:as_of_date as date)
+        {%- if only_leads %}
+        and {{ m.intraday_lead('lead_id', 'lead_id') }}
+        {%- endif %}
 ),
 
 final as (

@@ -1,5 +1,13 @@
 -- lifecycle.stage_transitions: the stage changes decided for :as_of_date (a rerun recomputes that date).
-delete from lifecycle.stage_transitions where as_of_date = cast(:as_of_date as date);
+-- With `leads` (the intraday step, docs/adr/0019): those of the leads of scoring.intraday_leads only,
+-- from their intraday scores of the date so far, the reason saying so; the night of the date replaces them.
+{% set only_leads = leads is defined and leads -%}
+delete from lifecycle.stage_transitions
+where
+    as_of_date = cast(:as_of_date as date)
+    {%- if only_leads %}
+    and {{ m.intraday_lead('lead_id', 'lead_id') }}
+    {%- endif %};
 
 insert into lifecycle.stage_transitions
 with
@@ -11,7 +19,11 @@ rules as (
 history as (
     select *
     from lifecycle.stage_transitions
-    where as_of_date < cast(:as_of_date as date)
+    where
+        as_of_date < cast(:as_of_date as date)
+        {%- if only_leads %}
+        and {{ m.intraday_lead('lead_id', 'lead_id') }}
+        {%- endif %}
 ),
 
 prior as (
@@ -61,10 +73,13 @@ state as (
         + cast(coalesce(l.bant_need, false) as integer)
         + cast(coalesce(l.bant_timeline, false) as integer) as bant_count
     from core.leads as l
-    inner join scoring.lead_scores as s
+    inner join {% if only_leads %}scoring.intraday_scores{% else %}scoring.lead_scores{% endif %} as s
         on l.lead_id = s.lead_id and s.as_of_date = cast(:as_of_date as date)
     left join prior as p on l.lead_id = p.lead_id
     left join recycles as rc on l.lead_id = rc.lead_id
+    {%- if only_leads %}
+    where {{ m.intraday_lead('l.lead_id', 'lead_id') }}
+    {%- endif %}
 ),
 
 hand_raise_leads as (
@@ -181,7 +196,7 @@ final as (
             when recycled_on is not null and to_stage in ('warm', 'hot')
                 then ' (evidence dated after the recycle of ' || cast(recycled_on as varchar) || ')'
             else ''
-        end as reason,
+        end{% if only_leads %} || ' (intraday)'{% endif %} as reason,
         rules_version
     from decided
     where from_stage is null or from_stage <> to_stage

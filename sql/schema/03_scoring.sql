@@ -141,13 +141,15 @@ create table if not exists scoring.keyed_event_batches (
 -- added after the first release: a batch keyed before has no checksum, and the next full rebuild keys it again
 alter table scoring.keyed_event_batches add column if not exists checksum bigint;
 
--- PostgreSQL: a night's scoring reads scoring.keyed_events for a few days (the new batch, the days leaving
--- the windows, late events' days: rule_state.sql, lead_activity.sql), through block-range indexes. Batches
--- are appended in order and each is inserted sorted by its events' day (keyed_events.sql), so a day's
--- events sit in a few block ranges even in the first night's batch of every earlier day. A warehouse keyed
--- before that order is read correctly but more slowly until `leadflow rescore --full --rekey`.
-{{ m.postgres_index('keyed_events_batch_brin', 'scoring.keyed_events', 'batch_date', using='brin') }}
-{{ m.postgres_index('keyed_events_day_brin', 'scoring.keyed_events', 'event_date', using='brin') }}
+-- PostgreSQL: a night's scoring and an intraday run read scoring.keyed_events for a few days (the new batch,
+-- the days leaving the windows, late events' days: rule_state.sql, lead_activity.sql; docs/adr/0019) through
+-- block-range indexes, which cost next to nothing to keep. Batches are appended in order and each is
+-- inserted sorted by its events' day (keyed_events.sql), so a day's events sit in a few block ranges even
+-- in the first night's batch of every earlier day. Ranges are summarised as the night keys them and as
+-- they fill (autosummarize). A warehouse keyed before that order is read correctly but more slowly until
+-- `leadflow rescore --full --rekey`.
+{{ m.postgres_index('keyed_events_batch_brin', 'scoring.keyed_events', 'batch_date', using='brin', options='autosummarize = on') }}
+{{ m.postgres_index('keyed_events_day_brin', 'scoring.keyed_events', 'event_date', using='brin', options='autosummarize = on') }}
 
 {{ m.postgres_index('lead_keys_lead_id_idx', 'scoring.lead_keys', 'lead_id', unique=true) }}
 {{ m.postgres_index('lead_keys_lead_key_idx', 'scoring.lead_keys', 'lead_key', unique=true) }}
@@ -203,4 +205,31 @@ create table if not exists scoring.lead_activity (
     as_of_date date not null,
     lead_key integer not null,
     last_activity_date date not null
+);
+
+-- Intraday (docs/adr/0019): the leads the intake's pushed events touched, rescored minutes after, apart
+-- from the nightly ledgers.
+
+-- scoring.intraday_leads: the leads the running intraday step rescores (a working table, one row per lead)
+create table if not exists scoring.intraday_leads (
+    lead_key integer not null,
+    lead_id text not null
+);
+
+-- scoring.intraday_scores: one row per lead rescored intraday per local date, as lead_scores would hold it
+-- for that date so far; replaced by each later intraday run, removed by the night of that date
+create table if not exists scoring.intraday_scores (
+    lead_id text not null,
+    as_of_date date not null,
+    fit_score double precision not null,
+    engagement_score double precision not null,
+    total_score double precision not null,
+    fit_grade text not null,
+    score_change_7d double precision,
+    heating_up boolean not null,
+    hand_raiser boolean not null,
+    last_activity_date date,
+    top_reasons text not null,
+    rules_version text not null,
+    scored_at timestamptz not null
 );

@@ -29,3 +29,7 @@ create table if not exists ops.inbox_events (
     dedupe_key text not null,
     _batch_id text not null
 );
+
+-- when the intraday step (docs/adr/0019) rescored the lead of each event: null until then
+alter table ops.inbox_events add column if not exists rescored_at timestamptz;
+{{ m.postgres_index('inbox_events_pending_idx', 'ops.inbox_events', '_batch_id', where='rescored_at is null') }}

@@ -3,6 +3,8 @@
 -- state of the date (rule_state.sql, docs/adr/0015). A working table: it holds the date being scored, which
 -- score_factors.sql and lead_scores.sql read in the same transaction (docs/adr/0012). Created by
 -- `create table as`, which PostgreSQL may run with parallel workers (never an `insert ... select`).
+-- With `leads` (the intraday step, docs/adr/0019) only the leads of scoring.intraday_leads.
+{% set only_leads = leads is defined and leads -%}
 drop table if exists scoring.day_factors;
 
 create {{ m.unlogged() }}table scoring.day_factors as
@@ -14,6 +16,9 @@ leads as (
         l.*
     from core.leads as l
     inner join scoring.lead_keys as k on l.lead_id = k.lead_id
+    {%- if only_leads %}
+    where {{ m.intraday_lead('k.lead_key') }}
+    {%- endif %}
 ),
 
 fit_rules as (
@@ -156,7 +161,11 @@ engagement_factors as (
     from scoring.rule_state as s
     inner join scoring.state_rules as r on s.rule_key = r.rule_key
     inner join scoring.engagement_rules as e on r.rule_id = e.rule_id
-    where s.as_of_date = cast(:as_of_date as date)
+    where
+        s.as_of_date = cast(:as_of_date as date)
+        {%- if only_leads %}
+        and {{ m.intraday_lead('s.lead_key') }}
+        {%- endif %}
 ),
 
 unclamped as (
@@ -197,4 +206,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.day_factors") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.day_factors") }};{% endif %}

@@ -1,6 +1,7 @@
 -- scoring.event_triples: an id for every (type, url, asset) triple the events of :pending_batches bring;
 -- ids already given are kept. Run by `leadflow.pipeline.key_events`
--- with the other keying models, in one transaction, after lead_keys.sql.
+-- with the other keying models, in one transaction, after lead_keys.sql (with `leads`, the intraday step's
+-- keying, the statistics are left as they are).
 {% set pending = m.in_text_list('e._batch_id', ':pending_batches') -%}
 
 -- the (type, url, asset) triples the pending events bring that have no id yet
@@ -39,4 +40,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.event_triples") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.event_triples") }};{% endif %}

@@ -3,7 +3,8 @@
 -- core.events not keyed yet; for a full rebuild, every batch whose events changed since they were keyed).
 -- New leads and triples got their keys just before (lead_keys.sql, event_triples.sql), and
 -- keyed_event_batches.sql lists the batches after, all in one transaction (`leadflow.pipeline.key_events`),
--- so scoring.keyed_events holds exactly the batches listed as keyed.
+-- so scoring.keyed_events holds exactly the batches listed as keyed. With `leads` (the intraday step keying
+-- today's batch, docs/adr/0019) the statistics are left as they are.
 delete from scoring.keyed_events where {{ m.in_date_list('batch_date', ':pending_batches') }};
 
 {% set pending = m.in_text_list('e._batch_id', ':pending_batches') -%}
@@ -45,6 +46,8 @@ final as (
 select * from final
 {{ m.postgres_order_by('event_date') }};
 
+{% if not (leads is defined and leads) -%}
 {{ m.analyze("scoring.keyed_events") }};
 {{ m.brin_summarize('scoring.keyed_events_batch_brin') }}
 {{ m.brin_summarize('scoring.keyed_events_day_brin') }}
+{%- endif %}

@@ -3,12 +3,21 @@
 -- the same keyed batches (scoring.rule_state_runs): the day before's row, tonight's batch and the events
 -- of earlier batches dated today (a maximum, so carried and computed agree exactly). Otherwise, and
 -- always with `full`, computed from every keyed event. The same two dates as scoring.rule_state are kept.
+-- With `leads` (the intraday step, docs/adr/0019) only the leads of scoring.intraday_leads.
 {% set as_of = 'cast(:as_of_date as date)' -%}
 {% set day_before = m.add_days(as_of, -1) -%}
+{% set only_leads = leads is defined and leads -%}
+{% set lead_filter %}{% if only_leads %}
+        and {{ m.intraday_lead('lead_key') }}{% endif %}{% endset -%}
 delete from scoring.lead_activity
 where
+    {%- if only_leads %}
+    {{ m.intraday_lead('lead_key') }}
+    and (as_of_date >= {{ as_of }} or as_of_date < {{ day_before }});
+    {%- else %}
     as_of_date >= {{ as_of }}
     or as_of_date < {{ day_before }};
+    {%- endif %}
 
 insert into scoring.lead_activity
 with
@@ -35,7 +44,7 @@ computed as (
     where
         event_date <= {{ as_of }}
         and batch_date <= {{ as_of }}
-        and not (select carried from carries)
+        and not (select carried from carries){{ lead_filter }}
     group by lead_key
 ),
 
@@ -46,7 +55,7 @@ changes as (
     from scoring.lead_activity
     where
         as_of_date = {{ day_before }}
-        and (select carried from carries)
+        and (select carried from carries){{ lead_filter }}
     union all
     -- tonight's batch
     select
@@ -56,7 +65,7 @@ changes as (
     where
         batch_date = {{ as_of }}
         and event_date <= {{ as_of }}
-        and (select carried from carries)
+        and (select carried from carries){{ lead_filter }}
     union all
     -- events of earlier batches dated today (held back as early, or loaded ahead of their day)
     select
@@ -66,7 +75,7 @@ changes as (
     where
         event_date = {{ as_of }}
         and batch_date < {{ as_of }}
-        and (select carried from carries)
+        and (select carried from carries){{ lead_filter }}
 ),
 
 carried as (
@@ -85,4 +94,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.lead_activity") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.lead_activity") }};{% endif %}

@@ -1,5 +1,12 @@
 -- scoring.lead_scores: one row per lead per as-of date: fit, engagement, total, grade, trend, reasons.
-delete from scoring.lead_scores where as_of_date = cast(:as_of_date as date);
+-- With `leads` (the intraday step, docs/adr/0019) only the leads of scoring.intraday_leads.
+{% set only_leads = leads is defined and leads -%}
+delete from scoring.lead_scores
+where
+    as_of_date = cast(:as_of_date as date)
+    {%- if only_leads %}
+    and {{ m.intraday_lead('lead_id', 'lead_id') }}
+    {%- endif %};
 
 insert into scoring.lead_scores
 with
@@ -72,6 +79,9 @@ per_lead as (
     inner join scoring.lead_keys as k on l.lead_id = k.lead_id
     left join totals as t on k.lead_key = t.lead_key
     left join last_activity as la on k.lead_key = la.lead_key
+    {%- if only_leads %}
+    where {{ m.intraday_lead('k.lead_key') }}
+    {%- endif %}
 ),
 
 top_factors as (
@@ -113,7 +123,11 @@ reasons as (
 week_ago as (
     select lead_id, total_score
     from scoring.lead_scores
-    where as_of_date = {{ m.add_days('cast(:as_of_date as date)', -7) }}
+    where
+        as_of_date = {{ m.add_days('cast(:as_of_date as date)', -7) }}
+        {%- if only_leads %}
+        and {{ m.intraday_lead('lead_id', 'lead_id') }}
+        {%- endif %}
 ),
 
 final as (

@@ -10,12 +10,20 @@
 -- Only batches loaded by this date's night count, so a rerun of a past date sees what its night saw.
 -- The states of this date and the day before are kept: a rerun of the latest night carries from the
 -- day before; a rerun of an earlier one computes its rules from their days, and later dates go.
+-- With `leads` (the intraday step, docs/adr/0019, in a transaction it rolls back) only the leads of
+-- scoring.intraday_leads are read and written.
 {% set as_of = 'cast(:as_of_date as date)' -%}
 {% set day_before = m.add_days(as_of, -1) -%}
+{% set only_leads = leads is defined and leads -%}
 delete from scoring.rule_state
 where
+    {%- if only_leads %}
+    {{ m.intraday_lead('lead_key') }}
+    and (as_of_date >= {{ as_of }} or as_of_date < {{ day_before }});
+    {%- else %}
     as_of_date >= {{ as_of }}
     or as_of_date < {{ day_before }};
+    {%- endif %}
 
 insert into scoring.rule_state
 with
@@ -42,6 +50,9 @@ day_counts as (
         and e.event_date <= {{ as_of }}
         and e.batch_date <= {{ as_of }}
         and {{ m.days_between('e.event_date', as_of) }} < r.window_days
+        {%- if only_leads %}
+        and {{ m.intraday_lead('e.lead_key') }}
+        {%- endif %}
     group by e.lead_key, r.rule_key, e.event_date
 ),
 
@@ -72,6 +83,9 @@ changed_counts as (
         -- the new day, the days leaving the windows, the days of late events (changed_days.sql)
         and {{ m.in_date_list('e.event_date', ':changed_days') }}
         and e.batch_date <= {{ as_of }}
+        {%- if only_leads %}
+        and {{ m.intraday_lead('e.lead_key') }}
+        {%- endif %}
     group by e.lead_key, r.rule_key, e.event_date
 ),
 
@@ -119,6 +133,9 @@ previous as (
     where
         r.carried
         and s.as_of_date = {{ day_before }}
+        {%- if only_leads %}
+        and {{ m.intraday_lead('s.lead_key') }}
+        {%- endif %}
 ),
 
 carried as (
@@ -153,4 +170,4 @@ final as (
 
 select * from final;
 
-{{ m.analyze("scoring.rule_state") }};
+{% if not (leads is defined and leads) %}{{ m.analyze("scoring.rule_state") }};{% endif %}

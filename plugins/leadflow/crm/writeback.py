@@ -85,16 +85,26 @@ def sink_for(settings: Settings, wh: Warehouse) -> tuple[CrmSink, Warehouse | No
     return SqlCrmSink(other, cfg.table), other
 
 
-def write_back(wh: Warehouse, settings: Settings, as_of: date, sink: CrmSink | None = None) -> dict:
-    """Write changed CRM fields for the as-of date; a rerun finds nothing changed and writes nothing."""
-    changes = wh.fetch_df(wh.model_sql("crm/lead_field_changes.sql"), model_params(settings, as_of))
+def write_back(
+    wh: Warehouse,
+    settings: Settings,
+    as_of: date,
+    sink: CrmSink | None = None,
+    *,
+    intraday: bool = False,
+    scored_at: datetime | None = None,
+) -> dict:
+    """Write changed CRM fields for the as-of date; a rerun finds nothing changed and writes nothing.
+    With `intraday`, the fields of the leads rescored intraday on that date (scoring.intraday_scores,
+    docs/adr/0019), stamped `scored_at` rather than the end of the day."""
+    changes = wh.fetch_df(wh.model_sql("crm/lead_field_changes.sql", leads=intraday), model_params(settings, as_of))
     if changes.empty:
         return {"changed": 0, "written": 0, "failed": 0}
     opened = None
     if sink is None:
         sink, opened = sink_for(settings, wh)
     try:
-        result = sink.write(changes, cutoff(settings, as_of))
+        result = sink.write(changes, scored_at or cutoff(settings, as_of))
     finally:
         if opened is not None:
             opened.close()
