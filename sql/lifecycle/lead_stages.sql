@@ -1,4 +1,5 @@
--- lifecycle.lead_stages: one row per lead, its stage as of the latest transition up to :as_of_date.
+-- lifecycle.lead_stages: one row per lead, its stage as of the latest transition up to :as_of_date; a
+-- lead deleted in the CRM (core.deleted_leads) has none (its transitions stay as history).
 delete from lifecycle.lead_stages;
 
 insert into lifecycle.lead_stages
@@ -21,7 +22,9 @@ final as (
         reason,
         rules_version
     from ranked
-    where recency = 1
+    where
+        recency = 1
+        and not exists (select 1 from core.deleted_leads as d where d.lead_id = ranked.lead_id)
 )
 
 select * from final;
