@@ -63,6 +63,8 @@ def comparable(frame: pd.DataFrame) -> pd.DataFrame:
             out[c] = pd.to_datetime(out[c]).dt.strftime("%Y-%m-%d")
         elif c in ("created_at", "updated_at"):
             out[c] = pd.to_datetime(out[c], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        elif c == "employee_count":  # a nullable integer: PostgreSQL's comes as float
+            out[c] = pd.to_numeric(out[c]).astype("Int64")
         elif pd.api.types.is_float_dtype(out[c]):
             out[c] = out[c].round(6)
     return out.astype(object).where(out.notna(), None).astype(str).reset_index(drop=True)
