@@ -86,10 +86,10 @@ def plan_extract(wh: Warehouse, source: str, batch: str, as_of: date, cutoff: da
     marks = [datetime.fromisoformat(str(newest)) for _, _, newest in earlier if newest is not None]
     last_full = max((str(b) for full, b, _ in earlier if full), default=None)
     requested = wh.scalar("select count(*) from ops.crm_reconcile_requests where batch_id = :b", {"b": batch})
-    if not marks or last_full is None:
-        reason = "first"
-    elif requested:
+    if requested:
         reason = "requested"
+    elif not marks or last_full is None:
+        reason = "first"
     elif (as_of - date.fromisoformat(last_full)).days >= every_days:
         reason = "cadence"
     else:
