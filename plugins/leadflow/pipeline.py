@@ -214,7 +214,9 @@ def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summa
 
 def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Merge the CRM batches not staged yet into `core.leads` (a rebuild from every raw row when a
-    current record came from one of them) and resolve this batch's events into `core.events`."""
+    current record came from one of them), without the leads a reconciliation found deleted in the CRM
+    (`core.deleted_leads`, judged again when one is staged), and resolve this batch's events into
+    `core.events`."""
     params = model_params(settings, as_of, batch_id=batch_id(as_of), default_timezone=settings.timezone)
     with wh.transaction():
         full = bool(wh.scalar(wh.model_sql("staging/leads_rebuild_needed.sql")))
