@@ -71,11 +71,11 @@ class Figure:
 
 
 def _settings(landing: Path) -> Any:
-    from leadflow.config import FileSourceConfig, SourcesConfig, load_settings
+    from leadflow.config import CrmFileSourceConfig, FileSourceConfig, SourcesConfig, load_settings
 
     cfg = load_settings()
     sources = SourcesConfig(
-        crm=FileSourceConfig(path=landing / "crm", pattern="*.csv"),
+        crm=CrmFileSourceConfig(path=landing / "crm", pattern="*.csv"),
         web=FileSourceConfig(path=landing / "web", pattern="*.jsonl"),
     )
     # the first night sees a snapshot taken a day later: its leads updated that day are quarantined

@@ -17,6 +17,8 @@ and writes the latest night's fields to the CRM (ADR 0007). Backfill with
 `airflow backfill create --dag-id leadflow_nightly --from-date … --to-date … --max-active-runs 1`
 (or `leadflow backfill --start … --end …`); `--run-backwards` is refused (the gate depends on past).
 Validation anomalies, configuration errors and guards fail their task at once, without retries.
+A night lands the CRM records changed since the last batch; every `reconcile_every_days` (or with the
+`reconcile_crm` param) it lands all of them, catching deleted leads and unflagged edits (ADR 0018).
 """
 
 from __future__ import annotations
@@ -43,7 +45,12 @@ CFG = settings()
     catchup=False,
     max_active_runs=1,
     tags=["leadflow", "scoring"],
-    params={"as_of_date": Param(None, type=["null", "string"], format="date", description="Local day to score")},
+    params={
+        "as_of_date": Param(None, type=["null", "string"], format="date", description="Local day to score"),
+        "reconcile_crm": Param(
+            False, type="boolean", description="Land every CRM record this night (deletions, unflagged edits)"
+        ),
+    },
     default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "data-engineering"},
     doc_md=__doc__,
     deadline=crm_deadline(CFG),  # scores must be in the CRM by crm_deadline.local_time
@@ -56,6 +63,8 @@ def leadflow_nightly():
         from leadflow.runtime import with_warehouse
 
         with_warehouse(pipeline.create_schemas, context)
+        if (context.get("params") or {}).get("reconcile_crm"):  # kept: a rerun of the night reconciles too
+            with_warehouse(pipeline.request_crm_reconciliation, context, f"dag run {context['run_id']}")
 
     def night_step(step: NightStep):
         """The task of one step of `NIGHT_STEPS` (the list `leadflow run` runs too)."""

@@ -24,6 +24,7 @@ from leadflow.warehouse import Dialect, render_sql  # noqa: E402
 CONTEXT = {"table": "raw_web_events", "key": "event_id", "columns": ["lead_id", "_file", "_row"], "relation": "v"}
 CONTEXTS = {
     "crm/source_leads.sql": dict(CONTEXT, columns=[("lead_id", "id")]),
+    "crm/source_count.sql": dict(CONTEXT, updated_at="modified"),
     "privacy/expire_rows.sql": dict(CONTEXT, table="raw.web_events"),
     "privacy/person_rows.sql": dict(CONTEXT, table="raw.web_events"),
 }

@@ -51,6 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_settings(args.config)
     with command_warehouse(args, cfg) as wh:
+        if args.reconcile:
+            from leadflow.pipeline import create_schemas, request_crm_reconciliation
+
+            create_schemas(wh)
+            request_crm_reconciliation(wh, cfg, args.date, "leadflow run --reconcile")
         with progress() as bar:
             task = bar.add_task(f"night {args.date}", total=None)
             result = run_nightly(
@@ -85,6 +90,11 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
     cfg = load_settings(args.config)
     with command_warehouse(args, cfg) as wh, progress() as bar:
+        if args.reconcile:
+            from leadflow.pipeline import create_schemas, request_crm_reconciliation
+
+            create_schemas(wh)
+            request_crm_reconciliation(wh, cfg, args.start, "leadflow backfill --reconcile")
         task = bar.add_task("nights", total=None)
         result = backfill(
             wh,
@@ -252,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the nightly steps for one date without Airflow")
     run.add_argument("--date", type=date.fromisoformat, required=True)
     run.add_argument("--nurture", action="store_true", help="also plan and send nurture email")
+    run.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="land every CRM record tonight, not only those changed (catches deletions and unflagged edits)",
+    )
     run.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
     run.add_argument("--json", action="store_true", help="print each step's result as JSON")
     run.set_defaults(func=cmd_run)
@@ -262,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--start", type=date.fromisoformat, required=True, help="first as-of date (YYYY-MM-DD)")
     back.add_argument("--end", type=date.fromisoformat, required=True, help="last as-of date, inclusive")
     back.add_argument("--nurture", action="store_true", help="plan and send nurture email for the latest night")
+    back.add_argument(
+        "--reconcile", action="store_true", help="the first night of the range lands every CRM record (reconciles)"
+    )
     back.add_argument(
         "--send-past", action="store_true", help="also plan and send nurture email for every past night of the range"
     )

@@ -44,6 +44,18 @@ class FileSourceConfig(_Strict):
     pattern: str
 
 
+RECONCILE_EVERY_DAYS = 7
+"""CRM sources: a night lands only the records changed since the last batch (`updated_at`), and every
+this many days all of them, catching edits made without an `updated_at` bump and deleted leads
+(docs/adr/0018). 1: every night reconciles."""
+
+
+class CrmFileSourceConfig(FileSourceConfig):
+    """The CRM file drop: each export holds every lead (a full snapshot), one export a night."""
+
+    reconcile_every_days: int = Field(RECONCILE_EVERY_DAYS, ge=1)
+
+
 class SqlCrmSourceConfig(_Strict):
     """A CRM database reached through an Airflow connection; `columns` maps our names to theirs."""
 
@@ -51,9 +63,10 @@ class SqlCrmSourceConfig(_Strict):
     conn_id: str = "leadflow_crm"
     table: str
     columns: dict[str, str] = Field(default_factory=dict)
+    reconcile_every_days: int = Field(RECONCILE_EVERY_DAYS, ge=1)
 
 
-CrmSourceConfig = Annotated[FileSourceConfig | SqlCrmSourceConfig | HubSpotSourceConfig, Field(discriminator="kind")]
+CrmSourceConfig = Annotated[CrmFileSourceConfig | SqlCrmSourceConfig | HubSpotSourceConfig, Field(discriminator="kind")]
 
 
 class SourcesConfig(_Strict):

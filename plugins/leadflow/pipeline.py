@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime
 import pandas as pd
 
 from leadflow.batches import batch_id, cutoff, model_params
-from leadflow.config import FileSourceConfig, Settings
+from leadflow.config import RECONCILE_EVERY_DAYS, FileSourceConfig, Settings
 from leadflow.crm.source import extract_crm
 from leadflow.scoring import key_events as key_events  # a nightly step; re-exported for the DAG
 from leadflow.scoring import score as score
 from leadflow.sources.files import RAW_TABLES, extract_files
+from leadflow.sources.marks import extract_record, plan_extract, request_reconciliation
 from leadflow.validation import gates
 from leadflow.validation.checks import RunAnomaly
 from leadflow.validation.raw import (
@@ -52,15 +53,33 @@ def create_schemas(wh: Warehouse, settings: Settings | None = None, as_of: date 
     wh.run_model("lifecycle/allowed_transitions.sql")
 
 
+def request_crm_reconciliation(wh: Warehouse, settings: Settings, as_of: date, by: str) -> dict:
+    """Ask that the night of `as_of` reconcile the CRM: land every record, catch edits made without an
+    updated_at bump and leads deleted in the CRM (kept: a rerun of the night reconciles again)."""
+    request_reconciliation(wh, batch_id(as_of), by)
+    return {"reconcile_crm": batch_id(as_of), "requested_by": by}
+
+
 def extract(wh: Warehouse, settings: Settings, as_of: date, source: str) -> dict:
-    """Land the source's due files into `raw.*` as this run's batch."""
+    """Land the source's due files into `raw.*` as this run's batch (CRM: the records changed since the
+    high-water mark, or every record on a reconciliation night; docs/adr/0018)."""
     cfg = getattr(settings.sources, source)
+    batch = batch_id(as_of)
     if source == "crm":
-        _crm_batch_changes(wh, batch_id(as_of))
+        _crm_batch_changes(wh, batch)
     if not isinstance(cfg, FileSourceConfig):
-        return extract_crm(wh, settings, cfg, as_of, batch_id(as_of))
-    summary = extract_files(wh, source, settings.path(cfg.path), cfg.pattern, as_of, batch_id(as_of))
-    return asdict(summary)
+        return extract_crm(wh, settings, cfg, as_of, batch)
+    plan = None
+    if source == "crm":
+        every = int(getattr(cfg, "reconcile_every_days", RECONCILE_EVERY_DAYS))
+        plan = plan_extract(wh, FILE_SOURCE, batch, as_of, cutoff(settings, as_of), every)
+    summary = asdict(extract_files(wh, source, settings.path(cfg.path), cfg.pattern, as_of, batch, plan=plan))
+    extracted = summary.pop("extract")
+    return summary | (extracted or {})
+
+
+FILE_SOURCE = "files"
+"""The file drop's name in `ops.crm_extracts` (SQL and HubSpot sources use their own)."""
 
 
 def _crm_batch_changes(wh: Warehouse, batch: str) -> None:
@@ -129,20 +148,24 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
             if not isinstance(exc.result, GateTotals):
                 raise
             failure, result = exc, exc.result  # keep the evidence the message points at, then fail the run
+        summary = result.summary()
+        if source == "crm":
+            extracted = extract_record(wh, batch)
+            summary |= gates.crm_volume(result, extracted)
         if failure is None:
             try:
                 if source == "crm":
                     run_results = gates.raw_crm(
-                        wh, cfg, batch, result, cutoff(settings, as_of), max(newest, default=None)
+                        wh, cfg, batch, summary, cutoff(settings, as_of), max(newest, default=None), extracted
                     )
                 else:
                     run_results = gates.raw_events(wh, cfg, batch, result, resolved)
             except RunAnomaly as anomaly:
                 failure, run_results = anomaly, anomaly.result or []
-        record_validation(wh, batch, result.name, failure is None, result.summary(), result.results + run_results)
+        record_validation(wh, batch, result.name, failure is None, summary, result.results + run_results)
     if failure is not None:
         raise failure
-    return result.summary()
+    return summary
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -191,23 +214,37 @@ def record_validation(wh: Warehouse, batch: str, name: str, success: bool, summa
 
 def stage_core(wh: Warehouse, settings: Settings, as_of: date) -> dict:
     """Merge the CRM batches not staged yet into `core.leads` (a rebuild from every raw row when a
-    current record came from one of them) and resolve this batch's events into `core.events`."""
+    current record came from one of them), without the leads a reconciliation found deleted in the CRM
+    (`core.deleted_leads`, judged again when one is staged), and resolve this batch's events into
+    `core.events`."""
     params = model_params(settings, as_of, batch_id=batch_id(as_of), default_timezone=settings.timezone)
     with wh.transaction():
         full = bool(wh.scalar(wh.model_sql("staging/leads_rebuild_needed.sql")))
         # a rerun of an earlier night: core.leads goes back to the CRM as it stood then (see ADR 0007)
         full = full or bool(wh.scalar(_LATER_BATCHES, {"b": batch_id(as_of)}))
+        # deletions are judged again when a reconciliation comes in, or as of the night on a rebuild
+        reconciled = full or bool(wh.scalar(_PENDING_RECONCILIATION, {"b": batch_id(as_of)}))
+        if reconciled:
+            wh.run_model("staging/deleted_leads.sql", params, full=full)
         wh.run_model("staging/stg_leads.sql", params, full=full, upto=True)
         wh.run_model("staging/leads_batches.sql", params, full=full, upto=True)
     wh.run_model("staging/stg_events.sql", params)
     return {
         "leads": wh.scalar("select count(*) from core.leads"),
         "leads_rebuilt": full,
+        "deleted_leads": wh.scalar("select count(*) from core.deleted_leads"),
         "events_in_batch": wh.scalar("select count(*) from core.events where _batch_id = :b", {"b": batch_id(as_of)}),
     }
 
 
 _LATER_BATCHES = "select count(*) > 0 from core.leads_batches where _batch_id > :b"
+_PENDING_RECONCILIATION = """
+select count(*) > 0 from ops.crm_extracts as e
+where
+    e.full_snapshot
+    and e.batch_id <= :b
+    and not exists (select 1 from core.leads_batches as lb where lb._batch_id = e.batch_id)
+"""
 
 
 def check_scores(wh: Warehouse, settings: Settings, as_of: date) -> dict:

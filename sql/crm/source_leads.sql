@@ -1,4 +1,5 @@
--- One row per lead of the CRM table whose updated_at is in [:since, :until), in our column names.
+-- One row per lead of the CRM table whose updated_at is in [:since, :until), in our column names, and
+-- every lead without an updated_at (landed, so the raw gate quarantines it with its reason).
 -- `table` and `columns` (ours -> their quoted column, or none) are validated identifiers, never values.
 with
 
@@ -20,8 +21,11 @@ final as (
     select source.*
     from source
     where
-        source.updated_at >= cast(:since as timestamptz)
-        and source.updated_at < cast(:until as timestamptz)
+        (
+            source.updated_at >= cast(:since as timestamptz)
+            and source.updated_at < cast(:until as timestamptz)
+        )
+        or source.updated_at is null
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- lifecycle.lead_stages: one row per lead, its stage as of the latest transition up to :as_of_date.
+-- lifecycle.lead_stages: one row per lead, its stage as of the latest transition up to :as_of_date; a
+-- lead deleted in the CRM (core.deleted_leads) has none (its transitions stay as history).
 -- With `leads` (the intraday step, docs/adr/0019): the rows of the leads of scoring.intraday_leads only.
 {% set only_leads = leads is defined and leads -%}
 delete from lifecycle.lead_stages{% if only_leads %} where {{ m.intraday_lead('lead_id', 'lead_id') }}{% endif %};
@@ -27,7 +28,9 @@ final as (
         reason,
         rules_version
     from ranked
-    where recency = 1
+    where
+        recency = 1
+        and not exists (select 1 from core.deleted_leads as d where d.lead_id = ranked.lead_id)
 )
 
 select * from final;

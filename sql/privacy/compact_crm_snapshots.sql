@@ -3,9 +3,18 @@
 -- one valid row that wins among those batches by stg_leads.sql's own order (newest updated_at, then the
 -- latest batch, file and row). A rebuild of core.leads as of any later night picks the same records;
 -- the rest (the same lead night after night, quarantined rows, rows without a CRM id) go.
+-- The latest reconciliation before the cutoff stays whole with the batches after it: a rebuild as of a
+-- night that can still be rerun judges deleted leads against it (staging/deleted_leads.sql, ADR 0018).
+{% set bound -%}
+(
+    select coalesce(max(e.batch_id), :cutoff_batch)
+    from ops.crm_extracts as e
+    where e.full_snapshot and e.batch_id <= :cutoff_batch
+)
+{%- endset %}
 delete from raw.crm_leads
 where
-    _batch_id < :cutoff_batch
+    _batch_id < {{ bound }}
     and not exists (
         select 1
         from (
@@ -26,7 +35,7 @@ where
                     ) as recency
                 from raw.crm_leads as c
                 where
-                    c._batch_id < :cutoff_batch
+                    c._batch_id < {{ bound | indent(20) }}
                     and {{ m.clean_text('c.crm_id') }} is not null
                     and not exists (
                         select 1

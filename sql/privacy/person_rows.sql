@@ -21,6 +21,7 @@ exists (select 1 from unnest({{ m.text_list(':quoted') }}) as v (value) where st
     'ops.inbox': quoted_in('payload') ~ ' or ' ~ m.in_text_list('dedupe_key', ':lead_ids'),
     'ops.inbox_events': 'event_id in (select e.event_id from core.events as e where ' ~ m.in_text_list('e.lead_id', ':lead_ids') ~ ')',
     'core.leads': by_lead ~ ' or ' ~ by_crm_id ~ ' or ' ~ m.in_text_list('email', ':emails'),
+    'core.deleted_leads': by_lead ~ ' or ' ~ by_crm_id,
     'core.events': by_lead,
     'scoring.keyed_events': 'lead_key in (select k.lead_key from scoring.lead_keys as k where ' ~ m.in_text_list('k.lead_id', ':lead_ids') ~ ')',
     'scoring.rule_state': 'lead_key in (select k.lead_key from scoring.lead_keys as k where ' ~ m.in_text_list('k.lead_id', ':lead_ids') ~ ')',

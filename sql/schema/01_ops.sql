@@ -58,3 +58,27 @@ create table if not exists ops.held_events (
     properties text,
     primary key (batch_id, _file, _row)
 );
+
+-- one row per CRM batch extracted: how the source was read and the high-water mark it leaves
+-- (docs/adr/0018). `full_snapshot`: every record landed (a reconciliation: deletions are judged
+-- against it); otherwise the records changed since `since`. `rows_read`: the records the source held
+-- (the due exports' rows, or the CRM's count); `newest_updated_at`: the newest usable updated_at
+-- read, not after the cutoff (UTC ISO text: text order is time order), the next batch's mark.
+create table if not exists ops.crm_extracts (
+    batch_id text primary key,
+    source text not null,
+    full_snapshot boolean not null,
+    since text,
+    rows_read bigint not null,
+    rows_landed bigint not null,
+    newest_updated_at text,
+    recorded_at timestamptz not null
+);
+
+-- an operator's request to reconcile the CRM (land every record) on one night (`leadflow run
+-- --reconcile`, the nightly DAG's `reconcile_crm` param); kept, so a rerun of the night reconciles again
+create table if not exists ops.crm_reconcile_requests (
+    batch_id text primary key,
+    requested_by text not null,
+    requested_at timestamptz not null
+);

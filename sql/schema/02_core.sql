@@ -55,3 +55,12 @@ create table if not exists core.events (
 
 -- nightly rollups look up one batch's events
 {{ m.postgres_index('events_batch_idx', 'core.events', '_batch_id') }}
+
+-- the leads a CRM reconciliation found missing (deleted in the CRM, docs/adr/0018): one row per lead,
+-- with the latest reconciliation batch that did not have it. Such a lead leaves core.leads (no score,
+-- email or write-back from then on); its history stays. A later batch that has it again brings it back.
+create table if not exists core.deleted_leads (
+    lead_id text primary key,
+    crm_id text not null unique,
+    deleted_batch text not null
+);

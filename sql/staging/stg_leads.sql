@@ -10,6 +10,9 @@
 --
 -- `upto`: only the batches up to :batch_id count (the CRM as it stood that night): a rerun of an
 -- earlier night rebuilds core.leads as of that night, and the later nights merge their batches again.
+--
+-- A lead deleted in the CRM (core.deleted_leads, staging/deleted_leads.sql: run before this model)
+-- is left out: its raw rows are skipped, and the merge removes its record (docs/adr/0018).
 {% set full = full is defined and full %}
 {% set upto = upto is defined and upto %}
 {% set pending -%}
@@ -42,6 +45,11 @@ raw_rows as (
         )
         -- an erased person that a later export brings back is never a lead again (docs/adr/0014)
         and not {{ m.erased('lower(' ~ m.clean_text('r.email') ~ ')', m.clean_text('r.crm_id')) }}
+        and not exists (
+            select 1
+            from core.deleted_leads as d
+            where d.crm_id = {{ m.clean_text('r.crm_id') }}
+        )
         {%- if not full %}
         and r._batch_id in (select _batch_id from pending)
         {%- endif %}
@@ -153,6 +161,9 @@ where exists (
 );
 
 delete from core.leads where crm_id in (select crm_id from leads_staged);
+
+-- the leads a reconciliation merged tonight did not have
+delete from core.leads where crm_id in (select d.crm_id from core.deleted_leads as d);
 
 -- the same columns by construction
 -- noqa: disable=AM04

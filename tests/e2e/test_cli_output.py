@@ -101,3 +101,13 @@ def test_a_send_run_logs_no_address(project, landing, capsys) -> None:
     leads = list(csv.DictReader((landing / "crm" / f"leads_{NIGHT}.csv").open(encoding="utf-8")))
     addresses = {row["email"].strip() for row in leads if ADDRESS.fullmatch(row["email"].strip())}
     assert len(addresses) > 150 and all(redact(f"to {a}.") == "to <email>." for a in addresses)
+
+
+def test_run_reconcile_asks_for_a_reconciliation_that_a_rerun_keeps(project, capsys) -> None:
+    args, _ = project
+    config, warehouse = args[:2], args[2:]
+    first, _ = run_json(capsys, [*config, "run", "--date", str(NIGHT), *warehouse, "--json"])
+    asked, _ = run_json(capsys, [*config, "run", "--date", str(NIGHT), *warehouse, "--reconcile", "--json"])
+    again, _ = run_json(capsys, [*config, "run", "--date", str(NIGHT), *warehouse, "--json"])
+    assert [n["steps"]["extract_crm"]["reason"] for n in (first, asked, again)] == ["first", "requested", "requested"]
+    assert first["steps"]["stage_core"]["leads"] == again["steps"]["stage_core"]["leads"]

@@ -107,7 +107,7 @@ def cfg(settings, tmp_path):
 
 def seed_everywhere(wh, cfg, tmp_path: Path) -> str:
     """Run the night and the nurture send, push intake records, and add what a night of this size does
-    not produce by itself (a CRM refusal, a bounce, a GX sample naming them). Returns the lead id."""
+    not produce by itself (a CRM refusal, a deletion, a bounce, a GX sample naming them). Returns the lead id."""
     run_nightly(wh, cfg, AS_OF)
     lead_id = wh.scalar(LEAD_ID_SQL, {"c": PERSON["crm_id"]})
     assert lead_id, "the person was not staged"
@@ -143,6 +143,10 @@ def seed_everywhere(wh, cfg, tmp_path: Path) -> str:
     wh.execute(
         "insert into crm.sync_failures values (:c, 'HTTP 400 for Erasmo Zyxwvu', :d, :t, 1)",
         {"c": PERSON["crm_id"], "d": AS_OF, "t": SEND_NOW},
+    )
+    # as a reconciliation that missed them would leave them (docs/adr/0018)
+    wh.execute(
+        "insert into core.deleted_leads values (:l, :c, :d)", {"l": lead_id, "c": PERSON["crm_id"], "d": str(AS_OF)}
     )
     wh.execute(
         "insert into nurture.suppressions values (:e, 'bounce', 'sendgrid', :t) on conflict do nothing",

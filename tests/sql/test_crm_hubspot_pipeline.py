@@ -56,3 +56,34 @@ def test_every_hubspot_lead_status_time_zone_and_owner_lands_in_core_leads(wh, s
         (f"H{i}", STATUSES[s], list(zones.values())[i % 2], "sato@leadflow.example", "ja", 100)
         for i, s in enumerate(STATUSES)
     ]
+
+
+def test_a_changed_only_pull_is_judged_on_hubspot_s_count_and_a_reconciliation_finds_the_deleted(
+    wh, settings, monkeypatch
+):
+    with HubSpotServer(token=TOKEN) as hs:
+        for i in range(5):
+            hs.add_contact(f"H{i}", {"email": f"h{i}@example.co.jp"}, updated_at=f"2026-11-20T0{i}:00:00Z")
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_HUBSPOT_P", f'{{"conn_type": "http", "password": "{TOKEN}", "host": "{hs.url}"}}'
+        )
+        crm = HubSpotSourceConfig(conn_id="hubspot_p", owner_ids=False, reconcile_every_days=2)
+        hubspot = settings.model_copy(update={"sources": settings.sources.model_copy(update={"crm": crm})})
+        nights = [date(2026, 11, 20), date(2026, 11, 21), date(2026, 11, 22)]
+        extract(wh, hubspot, nights[0], "crm")
+        validate_raw(wh, hubspot, nights[0], "crm")
+        stage_core(wh, hubspot, nights[0])
+        hs.add_contact("H9", {"email": "h9@example.co.jp"}, updated_at="2026-11-21T09:00:00Z")
+        changed = extract(wh, hubspot, nights[1], "crm")
+        gate = validate_raw(wh, hubspot, nights[1], "crm")
+        stage_core(wh, hubspot, nights[1])
+        del hs.contacts["H2"]  # deleted in HubSpot: no search finds it again
+        reconciled = extract(wh, hubspot, nights[2], "crm")
+        validate_raw(wh, hubspot, nights[2], "crm")
+        staged = stage_core(wh, hubspot, nights[2])
+
+    assert (changed["mode"], changed["rows"], changed["rows_read"]) == ("changed", 2, 6)  # H4 at the mark, H9
+    assert gate["rows"] == 2 and gate["source_rows"] == 6
+    assert (reconciled["mode"], reconciled["rows"]) == ("reconciliation", 5)
+    assert staged["deleted_leads"] == 1 and staged["leads"] == 5
+    assert wh.fetchall("select crm_id from core.deleted_leads") == [("H2",)]

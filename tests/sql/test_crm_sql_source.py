@@ -161,3 +161,33 @@ def test_quote_identifier_quotes_each_part(name, quoted):
 def test_quote_identifier_refuses_anything_but_identifiers(name):
     with pytest.raises(ValueError, match="not a plain SQL identifier"):
         quote_identifier(name)
+
+
+def test_a_reconciliation_pulls_every_lead_and_a_deleted_one_leaves_core_leads(wh, settings, crm):
+    add_contact(crm, "C1", "2026-11-20T10:00:00+09:00")
+    add_contact(crm, "C2", "2026-11-20T11:00:00+09:00")
+    add_contact(crm, "C3", "2026-11-20T12:00:00+09:00")
+    add_contact(crm, "C4", None)  # no updated_at: pulled every night (for the raw gate to quarantine)
+    source = SqlCrmSource("sales.contacts", COLUMNS, crm=crm)
+    first = extract_from(wh, source, settings, date(2026, 11, 20), "2026-11-20", reconcile_every_days=2)
+    stage_core(wh, settings, date(2026, 11, 20))
+    assert (first["mode"], first["rows"], first["rows_read"]) == ("reconciliation", 4, 4)
+
+    # night 2 pulls the change and the boundary row; the CRM's count is the volume the gate judges
+    crm.execute("update sales.contacts set modified = '2026-11-21T09:00:00+09:00' where contact_no = 'C1'")
+    second = extract_from(wh, source, settings, date(2026, 11, 21), "2026-11-21", reconcile_every_days=2)
+    assert second["mode"] == "changed" and second["rows_read"] == 4
+    assert [r["crm_id"] for r in raw_rows(wh, "2026-11-21")] == ["C3", "C1", "C4"]
+    stage_core(wh, settings, date(2026, 11, 21))
+
+    # night 3 reconciles: C2 was deleted in the CRM, C3's title edited without touching `modified`
+    crm.execute("delete from sales.contacts where contact_no = 'C2'")
+    crm.execute("update sales.contacts set job_title = 'CEO' where contact_no = 'C3'")
+    third = extract_from(wh, source, settings, date(2026, 11, 22), "2026-11-22", reconcile_every_days=2)
+    staged = stage_core(wh, settings, date(2026, 11, 22))
+
+    assert (third["mode"], third["reason"], third["rows"]) == ("reconciliation", "cadence", 3)
+    assert staged["deleted_leads"] == 1
+    assert wh.fetchall("select crm_id, deleted_batch from core.deleted_leads") == [("C2", "2026-11-22")]
+    titles = dict(wh.fetchall("select crm_id, job_title from core.leads"))
+    assert "C2" not in titles and titles["C3"] == "CEO"

@@ -365,13 +365,17 @@ def test_an_unmapped_value_quarantines_its_contact_with_the_value_and_names_the_
 
 def test_the_pull_summary_lands_with_the_batch(hs, monkeypatch):
     from leadflow.crm.source import extract_from
+    from leadflow.sources.marks import ExtractPlan
 
     hs.properties["hs_timezone"]["options"].append({"label": "Mars", "value": "mars_slash_olympus", "hidden": False})
     hs.add_contact("1", {"email": "a@example.co.jp", "hs_timezone": "mars_slash_olympus"}, "2026-11-20T00:00:00Z")
     source = HubSpotCrmSource(api(hs))
     landed: list[pd.DataFrame] = []
-    monkeypatch.setattr("leadflow.crm.source.land", lambda wh, name, rows, batch: landed.append(rows) or len(rows))
-    monkeypatch.setattr("leadflow.crm.source.watermark", lambda wh, name, batch: None)
+    monkeypatch.setattr("leadflow.crm.source.land", lambda wh, plan, rows, read: landed.append(rows) or len(rows))
+    monkeypatch.setattr(
+        "leadflow.crm.source.plan_extract",
+        lambda wh, name, batch, as_of, until, every: ExtractPlan(name, batch, True, None, "first", until),
+    )
     settings = type("S", (), {"tz": UTC})()
     monkeypatch.setattr("leadflow.crm.source.cutoff", lambda s, d: UNTIL)
     summary = extract_from(None, source, settings, UNTIL.date(), "2026-11-22")

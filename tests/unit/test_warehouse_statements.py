@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = {"table": "raw_web_events", "key": "event_id", "columns": ["lead_id", "_file", "_row"], "relation": "v"}
 CONTEXTS = {
     "crm/source_leads.sql": dict(CONTEXT, columns=[("lead_id", "id")]),
+    "crm/source_count.sql": dict(CONTEXT, updated_at="modified"),
     "privacy/expire_rows.sql": dict(CONTEXT, table="raw.web_events"),
     "privacy/person_rows.sql": dict(CONTEXT, table="raw.web_events"),
 }

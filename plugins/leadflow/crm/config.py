@@ -90,6 +90,8 @@ class HubSpotSourceConfig(_HubSpotCommon):
     kind: Literal["hubspot"] = "hubspot"
     properties: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_SOURCE_PROPERTIES))
     page_size: int = Field(100, ge=1, le=200)
+    reconcile_every_days: int = Field(7, ge=1)
+    """Every this many days pull every contact, not only those changed since (leadflow.config.RECONCILE_EVERY_DAYS)."""
     lead_status_map: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_HUBSPOT_LEAD_STATUS_MAP))
     """HubSpot lead-status value (its internal name, e.g. IN_PROGRESS) -> leadflow crm_status, added to
     (or overriding) the defaults. A value missing here lands unchanged, so the raw gate quarantines

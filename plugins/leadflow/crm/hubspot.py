@@ -383,7 +383,11 @@ class HubSpotCrmSource:
         """What the last pull could not translate: {column: {HubSpot value: contacts}}."""
         return {"unmapped": {c: dict(n) for c, n in self.unmapped.items()}} if self.unmapped else {}
 
-    def _search(self, since: datetime | None, until: datetime, after: int) -> Any:
+    def count(self, until: datetime) -> int:
+        """How many contacts HubSpot holds as of `until` (the search API's total of one small page)."""
+        return int(self._search(None, until, 0, limit=1).total or 0)
+
+    def _search(self, since: datetime | None, until: datetime, after: int, limit: int | None = None) -> Any:
         from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
         filters = [Filter(property_name=_MODIFIED, operator="LT", value=_millis(until))]
@@ -393,7 +397,7 @@ class HubSpotCrmSource:
             filter_groups=[FilterGroup(filters=filters)],
             sorts=[{"propertyName": _MODIFIED, "direction": "ASCENDING"}],
             properties=sorted({*self.properties.values(), _MODIFIED}),
-            limit=self.page_size,
+            limit=limit or self.page_size,
             after=str(after) if after else None,
         )
         return self.api.client.crm.contacts.search_api.do_search(

@@ -87,6 +87,12 @@ class SqlCrmSource:
             )
         return pairs
 
+    def count(self, until: datetime) -> int:
+        """How many leads the table holds as of `until` (changed before it, or without updated_at)."""
+        updated_at = quote_identifier(self.columns.get("updated_at", "updated_at"))
+        sql = self.crm.model_sql("crm/source_count.sql", table=quote_identifier(self.table), updated_at=updated_at)
+        return int(self.crm.scalar(sql, {"until": until}) or 0)
+
     def fetch(self, since: datetime | None, until: datetime) -> pd.DataFrame:
         """Leads whose updated_at is in [since, until), oldest change first."""
         sql = self.crm.model_sql("crm/source_leads.sql", table=quote_identifier(self.table), columns=self.select_list())

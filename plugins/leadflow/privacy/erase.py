@@ -36,6 +36,7 @@ PERSON_TABLES = (
     "scoring.lead_activity",
     "core.events",
     "core.leads",
+    "core.deleted_leads",
     "scoring.lead_keys",
     "scoring.score_factors",
     "scoring.lead_scores",

@@ -3,6 +3,8 @@
 A file is loaded by the first run whose batch it belongs to: a file whose name carries a date
 (`events_2026-11-22.jsonl`) waits for the run of that date or later. A rerun of a batch first
 forgets that batch's files and rows, then loads the same files again, so it changes nothing.
+A CRM export is read whole but only its rows changed since the high-water mark land, except on a
+reconciliation night (`leadflow.sources.marks`, docs/adr/0018).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from leadflow.sources.marks import ExtractPlan, changed_rows, later, newest_usable, record_extract, updated_at_utc
 from leadflow.vocabulary import CRM_COLUMNS, EVENT_COLUMNS
 from leadflow.warehouse import Warehouse
 
@@ -36,6 +39,7 @@ class LoadSummary:
     last_file: str | None
     rows: int
     unreadable: int
+    extract: dict | None = None  # CRM: how the batch was read (`marks.record_extract`)
 
 
 def file_date(path: Path) -> date | None:
@@ -136,6 +140,8 @@ def forget_batch(wh: Warehouse, source: str, batch_id: str) -> None:
     )
     if source == "web":  # events of the batch held for a later night (validation keeps them again)
         wh.execute("delete from ops.held_events where batch_id = :batch_id", {"batch_id": batch_id})
+    else:  # how the batch was read and the mark it left
+        wh.execute("delete from ops.crm_extracts where batch_id = :batch_id", {"batch_id": batch_id})
 
 
 def _pending(wh: Warehouse, source: str, files: list[Path], batch_id: str) -> Iterator[Path]:
@@ -162,8 +168,12 @@ def extract_files(
     as_of: date,
     batch_id: str,
     chunk_rows: int = CHUNK_ROWS,
+    plan: ExtractPlan | None = None,
 ) -> LoadSummary:
     """Land every due, not yet loaded file of `source` into `raw.*` as batch `batch_id`, atomically.
+
+    With a CRM `plan`, a row lands only when it changed since the plan's mark (or has no usable
+    updated_at), and the extract is recorded in `ops.crm_extracts` in the same transaction.
 
     Files are read `chunk_rows` rows at a time and landed in loads of about that many rows (small
     files together). On PostgreSQL they go straight into `raw.*` inside the batch's transaction. On
@@ -172,7 +182,9 @@ def extract_files(
     the batch's transaction (which DuckDB writes to disk as it goes); either way `raw.*` shows the
     whole batch or none of it."""
     loaded_at = datetime.now(UTC)  # audit column only; never used to select data
-    names, total, unreadable = [], 0, 0
+    names, total, unreadable, read = [], 0, 0, 0
+    newest: datetime | None = None
+    extracted: dict | None = None
     waiting: list[pd.DataFrame] = []
     unreadable_rows: list[dict] = []
     loaded_files: list[dict] = []
@@ -185,10 +197,17 @@ def extract_files(
             waiting.clear()
 
     def read_files() -> None:
-        nonlocal total, unreadable
+        nonlocal total, unreadable, read, newest
         for path in _pending(wh, source, due_files(folder, pattern, as_of), batch_id):
             rows = bad_rows = 0
             for frame, bad in READERS[source](path, chunk_rows):
+                file_rows = len(frame)
+                if plan is not None:
+                    updated = updated_at_utc(frame["updated_at"])
+                    newest = later(newest, newest_usable(updated, plan.cutoff))
+                    read += file_rows
+                    if not plan.full:
+                        frame = frame.loc[changed_rows(updated, plan.since)]
                 # Arrow-backed text: DuckDB holds rows appended from Python objects at about twice the memory
                 frame = frame.astype(dict.fromkeys(TEXT_COLUMNS[source], "str"))
                 frame.insert(len(frame.columns), "_batch_id", batch_id)
@@ -209,7 +228,8 @@ def extract_files(
                     }
                     for row, record, reason in bad
                 )
-                rows += len(frame)
+                rows += file_rows
+                total += len(frame)
                 bad_rows += len(bad)
             loaded_files.append(
                 {
@@ -222,15 +242,17 @@ def extract_files(
                 }
             )
             names.append(path.name)
-            total += rows
             unreadable += bad_rows
         land()
 
     def record_files() -> None:
+        nonlocal extracted
         if unreadable_rows:
             wh.load_df("ops.quarantine", pd.DataFrame(unreadable_rows))
         if loaded_files:
             wh.load_df("ops.loaded_files", pd.DataFrame(loaded_files))
+        if plan is not None:
+            extracted = record_extract(wh, plan, read, total, newest)
 
     if not staged:
         with wh.transaction():
@@ -258,4 +280,5 @@ def extract_files(
         names[-1] if names else None,
         total,
         unreadable,
+        extracted,
     )

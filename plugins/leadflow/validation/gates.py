@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from leadflow.sources.marks import ExtractRecord
 from leadflow.validation import checks
 from leadflow.validation.checks import RunAnomaly
 from leadflow.validation.settings import ValidationSettings
@@ -39,12 +40,14 @@ def approve(wh: Warehouse, batch: str, check: str, up_to: int, by: str) -> None:
 
 
 def previous_rows(wh: Warehouse, validation: str, batch: str) -> tuple[str, int] | None:
-    """(batch, rows) of the latest successful earlier run of `validation`, if any."""
+    """(batch, rows) of the latest successful earlier run of `validation`, if any: for the raw CRM gate
+    the rows its source held (`source_rows`), else the rows of the batch."""
     found = wh.fetchall(wh.model_sql("validation/previous_result.sql"), {"validation": validation, "batch_id": batch})
     if not found:
         return None
     previous_batch, summary = found[0]
-    rows = json.loads(summary).get("rows")
+    recorded = json.loads(summary)
+    rows = recorded.get("source_rows", recorded.get("rows"))
     return (str(previous_batch), int(rows)) if rows is not None else None
 
 
@@ -55,20 +58,40 @@ def newest_updated_at(clean: pd.DataFrame) -> datetime | None:
     return None if newest is None or pd.isna(newest) else newest.to_pydatetime()
 
 
+def crm_volume(result: GateTotals, extracted: ExtractRecord | None) -> dict[str, Any]:
+    """What the raw CRM gate's volume is judged on, for the batch's validation summary: the records the
+    source held (`source_rows`: the due exports' rows, or the CRM's count), not the changed records a
+    night lands, and how the batch was read (docs/adr/0018). A batch landed without an extract record
+    (an older release's) is judged on its rows."""
+    if extracted is None:
+        return {"source_rows": result.rows}
+    return {"source_rows": extracted.rows_read, "reconciliation": extracted.full}
+
+
 def raw_crm(
-    wh: Warehouse, cfg: ValidationSettings, batch: str, result: GateTotals, cutoff: datetime, newest: datetime | None
+    wh: Warehouse,
+    cfg: ValidationSettings,
+    batch: str,
+    summary: dict[str, Any],
+    cutoff: datetime,
+    newest: datetime | None,
+    extracted: ExtractRecord | None = None,
 ) -> list[dict]:
-    """Volume against the previous batch and freshness of the clean rows' `newest` updated_at."""
+    """Volume of the records the source held (`summary["source_rows"]`) against the previous batch, and
+    freshness of the newest updated_at: of the clean rows (`newest`) or of every record the extract read."""
+    if extracted is not None and extracted.newest is not None:
+        newest = extracted.newest if newest is None else max(newest, extracted.newest)
+    rows = int(summary["source_rows"])
     params = checks.raw_crm_parameters(
         cfg,
         batch=batch,
-        rows=result.rows,
+        rows=rows,
         newest=newest,
         cutoff=cutoff,
-        previous=previous_rows(wh, result.name, batch),
+        previous=previous_rows(wh, str(summary["name"]), batch),
         approved=approved(wh, batch, f"{checks.RAW_CRM}.volume_spike"),
     )
-    frame = checks.raw_crm_frame(result.rows, newest)
+    frame = checks.raw_crm_frame(rows, newest)
     return checks.check_frame(checks.RAW_CRM, frame, params, where=f"batch {batch}")
 
 
