@@ -30,7 +30,7 @@ help:
 	@echo "make demo   — install, generate sample data, run both DAGs for $(DATE), print a summary"
 	@echo "make test   — install, then every test not marked slow, on DuckDB and PostgreSQL (about 6 min on 2 cores)"
 	@echo "make test-slow — the suites marked slow: whole Airflow runs, the report in Chromium, the native stack,"
-	@echo "             the benchmark harness, the deep property runs (about 17 min more; CI runs both)"
+	@echo "             the benchmark harness, the deep property runs (about 9 min; CI runs both)"
 	@echo "make test-all — make test, then make test-slow: what .ci/run runs"
 	@echo "make dag DAG=<dag_id> DATE=<YYYY-MM-DD> — (re)run one DAG for one date"
 	@echo "make lint | make bench | make bench-quick | make lock"
