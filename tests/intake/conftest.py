@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-from leadflow.pipeline import create_schemas
-from leadflow.warehouse import connect
 from tests.intake.serve_process import Service, write_config
 
 
@@ -18,10 +16,7 @@ def inbox_backend(request: pytest.FixtureRequest) -> str | None:
     """None: the file inbox (embedded DuckDB default); else a fresh PostgreSQL database with ops.inbox."""
     if request.param == "file":
         return None
-    uri = request.getfixturevalue("postgres_db")
-    with connect(uri) as wh:
-        create_schemas(wh)
-    return uri
+    return request.getfixturevalue("postgres_db_with_schemas")
 
 
 @pytest.fixture

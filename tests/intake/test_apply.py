@@ -459,7 +459,7 @@ def slack_webhook(monkeypatch):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/test"
     monkeypatch.setenv("AIRFLOW_CONN_LEADFLOW_SLACK", json.dumps({"conn_type": "slackwebhook", "password": url}))
     yield received
