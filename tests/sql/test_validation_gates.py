@@ -162,7 +162,8 @@ def test_too_many_new_hot_leads_fail_until_an_operator_approves(wh, settings):
 
 
 def test_only_the_guarded_checks_take_approvals(wh):
-    with pytest.raises(ValueError, match=r"^cannot approve 'scores.mean_drift': only raw_crm_run.volume_spike"):
+    only = r"^cannot approve 'scores.mean_drift': only raw_crm_run.volume_drop, raw_crm_run.volume_spike"
+    with pytest.raises(ValueError, match=only):
         gates.approve(wh, "2026-11-22", "scores.mean_drift", 1, "ops")
 
 
@@ -193,6 +194,17 @@ def test_a_crm_batch_ten_times_the_previous_one_fails_and_keeps_the_evidence(wh,
     assert next(r for r in results if r["check"] == "volume_spike")["success"] is False
     gates.approve(wh, "2026-11-22", "raw_crm_run.volume_spike", 11, "ops")
     assert validate_raw(wh, settings, AS_OF, "crm")["clean"] == 11
+
+
+def test_a_truncated_crm_export_fails_until_approved(wh, settings):
+    # 4 records after 10: a reconciliation would mark 6 leads deleted; the operator's approval lets it pass
+    land(wh, "raw.crm_leads", "2026-11-21", [fresh_lead(n) for n in range(10)])
+    assert validate_raw(wh, settings, date(2026, 11, 21), "crm")["clean"] == 10
+    land(wh, "raw.crm_leads", "2026-11-22", [fresh_lead(n) for n in range(4)])
+    with pytest.raises(RunAnomaly, match=r"^raw_crm_run: volume_drop: 4 records, fewer than 50% of the 10 of batch"):
+        validate_raw(wh, settings, AS_OF, "crm")
+    gates.approve(wh, "2026-11-22", "raw_crm_run.volume_drop", 4, "ops")
+    assert validate_raw(wh, settings, AS_OF, "crm")["clean"] == 4
 
 
 def test_a_stale_crm_batch_fails(wh, settings):

@@ -18,9 +18,22 @@ CUTOFF = datetime(2024, 6, 1, tzinfo=TOKYO)  # the end of as-of day 2024-05-31
 CFG = ValidationSettings()
 
 
-def crm_gate(rows: int, newest: datetime | None, previous: tuple[str, int] | None, approved: int | None = None):
+def crm_gate(
+    rows: int,
+    newest: datetime | None,
+    previous: tuple[str, int] | None,
+    approved: int | None = None,
+    approved_drop: int | None = None,
+):
     params = checks.raw_crm_parameters(
-        CFG, batch="2024-05-31", rows=rows, newest=newest, cutoff=CUTOFF, previous=previous, approved=approved
+        CFG,
+        batch="2024-05-31",
+        rows=rows,
+        newest=newest,
+        cutoff=CUTOFF,
+        previous=previous,
+        approved=approved,
+        approved_drop=approved_drop,
     )
     frame = checks.raw_crm_frame(rows, newest)
     return checks.check_frame(checks.RAW_CRM, frame, params, where="batch 2024-05-31")
@@ -31,23 +44,28 @@ def crm_gate(rows: int, newest: datetime | None, previous: tuple[str, int] | Non
     [
         (100, None),  # a first batch has nothing to compare with
         (1000, ("2024-05-30", 100)),  # exactly 10× the previous batch is still allowed
-        (5, ("2024-05-30", 100)),  # a smaller batch is fine: only spikes and empty batches fail
+        (50, ("2024-05-30", 100)),  # half the previous records is still allowed
     ],
 )
 def test_raw_crm_volume_passes(rows, previous) -> None:
     results = crm_gate(rows, datetime(2024, 5, 31, 12, tzinfo=TOKYO), previous)
-    assert [r["check"] for r in results] == ["volume_not_empty", "volume_spike", "freshness"]
+    assert [r["check"] for r in results] == ["volume_not_empty", "volume_spike", "volume_drop", "freshness"]
     assert all(r["success"] for r in results)
 
 
 def test_an_empty_crm_batch_fails_the_run() -> None:
     with pytest.raises(RunAnomaly) as failure:
-        crm_gate(0, None, ("2024-05-30", 100))
+        crm_gate(0, None, None)
     assert str(failure.value) == (
         "raw_crm_run: volume_not_empty: batch 2024-05-31 has 0 rows; expected at least 1 — check that the CRM "
         "export for 2024-05-31 landed (sources.crm), then rerun (batch 2024-05-31)"
     )
-    assert [r["success"] for r in failure.value.result] == [False, True, True]
+    assert [r["success"] for r in failure.value.result] == [False, True, True, True]
+    # after a batch of 100, an empty one is also a drop below half: both are said
+    with pytest.raises(RunAnomaly) as failure:
+        crm_gate(0, None, ("2024-05-30", 100))
+    assert str(failure.value).startswith("raw_crm_run: 2 checks failed (batch 2024-05-31):\n  - volume_not_empty")
+    assert [r["success"] for r in failure.value.result] == [False, True, False, True]
 
 
 def test_a_ten_fold_spike_fails_the_run_and_says_how_to_approve_it() -> None:
@@ -59,6 +77,20 @@ def test_a_ten_fold_spike_fails_the_run_and_says_how_to_approve_it() -> None:
         "validation.volume_spike_factor); if the export is right, approve with `leadflow validation approve "
         "--date 2024-05-31 --check raw_crm_run.volume_spike --up-to 1001` and rerun (batch 2024-05-31)"
     )
+
+
+def test_a_crm_shrunk_below_half_fails_the_run_and_says_how_to_approve_it() -> None:
+    # 49 records after 100: a truncated export would mark 51 leads deleted at the next reconciliation
+    with pytest.raises(RunAnomaly) as failure:
+        crm_gate(49, datetime(2024, 5, 31, 12, tzinfo=TOKYO), ("2024-05-30", 100))
+    assert str(failure.value) == (
+        "raw_crm_run: volume_drop: 49 records, fewer than 50% of the 100 of batch 2024-05-30 (at least 50, "
+        "validation.volume_drop_share): a truncated export would mark the records it lacks deleted at the next "
+        "reconciliation; if the CRM really shrank, approve with `leadflow validation approve --date 2024-05-31 "
+        "--check raw_crm_run.volume_drop --up-to 49` and rerun (batch 2024-05-31)"
+    )
+    approved = crm_gate(49, datetime(2024, 5, 31, 12, tzinfo=TOKYO), ("2024-05-30", 100), approved_drop=49)
+    assert all(r["success"] for r in approved)
 
 
 def test_an_approved_spike_passes() -> None:

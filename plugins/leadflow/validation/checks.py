@@ -90,6 +90,21 @@ RAW_CRM_CHECKS: tuple[RunCheck, ...] = (
     RunCheck(
         Expect(
             "ExpectColumnValuesToBeBetween",
+            "volume_drop",
+            "the CRM holds at least validation.volume_drop_share of the previous batch's records",
+            {"column": "rows", "min_value": _p("min_rows")},
+        ),
+        lambda r, p: (
+            f"{p['rows']:,} records, fewer than {p['drop_share']:.0%} of the {p['previous_rows']:,} of batch "
+            f"{p['previous_batch']} (at least {p['min_rows']:,}, validation.volume_drop_share): a truncated "
+            f"export would mark the records it lacks deleted at the next reconciliation; if the CRM really "
+            f"shrank, approve with `leadflow validation approve --date {p['batch']} --check "
+            f"{RAW_CRM}.volume_drop --up-to {p['rows']}` and rerun"
+        ),
+    ),
+    RunCheck(
+        Expect(
+            "ExpectColumnValuesToBeBetween",
             "freshness",
             "the newest valid updated_at is at most validation.freshness_max_age_hours before the cutoff",
             {"column": "newest_updated_at", "min_value": _p("fresh_after")},
@@ -316,10 +331,15 @@ def raw_crm_parameters(
     cutoff: datetime,
     previous: tuple[str, int] | None,
     approved: int | None,
+    approved_drop: int | None = None,
 ) -> dict[str, Any]:
-    """Everything the raw CRM run-level checks compare and say."""
+    """Everything the raw CRM run-level checks compare and say (`approved_drop`: the fewest records an
+    operator accepted for this batch)."""
     previous_batch, previous_rows = previous or ("(none)", 0)
     max_rows = math.floor(previous_rows * cfg.volume_spike_factor) if previous else NO_LIMIT
+    min_rows = math.ceil(previous_rows * cfg.volume_drop_share) if previous else 0
+    if approved_drop is not None:
+        min_rows = min(min_rows, approved_drop)
     fresh_after = cutoff - timedelta(hours=cfg.freshness_max_age_hours)
     return {
         "batch": batch,
@@ -332,6 +352,8 @@ def raw_crm_parameters(
         "previous_rows": previous_rows,
         "factor": cfg.volume_spike_factor,
         "max_rows": max(max_rows, approved or 0),
+        "drop_share": cfg.volume_drop_share,
+        "min_rows": min_rows,
     }
 
 

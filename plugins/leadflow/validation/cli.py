@@ -60,12 +60,14 @@ def add_validation_parser(subparsers: argparse._SubParsersAction) -> argparse.Ar
     docs.add_argument("--gx-dir", help="the GX file context (default: <home>/gx)")
     docs.set_defaults(func=cmd_docs)
 
-    approve = sub.add_parser("approve", help="approve a larger run for a guarded check of one date, then rerun")
+    approve = sub.add_parser("approve", help="approve an unusual run for a guarded check of one date, then rerun")
     approve.add_argument("--date", type=date.fromisoformat, required=True, help="the as-of date (YYYY-MM-DD)")
     approve.add_argument(
-        "--check", required=True, help="raw_crm_run.volume_spike or transitions.new_hot_bounded (as the error says)"
+        "--check",
+        required=True,
+        help="raw_crm_run.volume_spike, raw_crm_run.volume_drop or transitions.new_hot_bounded (as the error says)",
     )
-    approve.add_argument("--up-to", type=int, required=True, help="the largest value approved for that run")
+    approve.add_argument("--up-to", type=int, required=True, help="the value approved for that run, as the error says")
     approve.add_argument("--by", default=getpass.getuser(), help="who approves (default: the current user)")
     approve.add_argument("--warehouse", help="warehouse URI (default: Airflow connection leadflow_warehouse)")
     approve.set_defaults(func=cmd_approve)

@@ -29,7 +29,11 @@ def approved(wh: Warehouse, batch: str, check: str) -> int | None:
 
 def approve(wh: Warehouse, batch: str, check: str, up_to: int, by: str) -> None:
     """Record that `by` approved up to `up_to` for `check` of `batch` (the next rerun honours it)."""
-    known = {f"{checks.RAW_CRM}.volume_spike", f"{checks.TRANSITIONS}.new_hot_bounded"}
+    known = {
+        f"{checks.RAW_CRM}.volume_spike",
+        f"{checks.RAW_CRM}.volume_drop",
+        f"{checks.TRANSITIONS}.new_hot_bounded",
+    }
     if check not in known:
         raise ValueError(f"cannot approve {check!r}: only {', '.join(sorted(known))} take approvals")
     if up_to < 0:
@@ -90,6 +94,7 @@ def raw_crm(
         cutoff=cutoff,
         previous=previous_rows(wh, str(summary["name"]), batch),
         approved=approved(wh, batch, f"{checks.RAW_CRM}.volume_spike"),
+        approved_drop=approved(wh, batch, f"{checks.RAW_CRM}.volume_drop"),
     )
     frame = checks.raw_crm_frame(rows, newest)
     return checks.check_frame(checks.RAW_CRM, frame, params, where=f"batch {batch}")

@@ -24,6 +24,9 @@ class ValidationSettings(BaseModel):
     """Raw CRM: the newest updated_at must be at most this many hours before the run's cutoff."""
     volume_spike_factor: float = Field(10, gt=1)
     """Raw CRM: a batch with more than this many times the previous batch's rows fails."""
+    volume_drop_share: float = Field(0.5, gt=0, le=1)
+    """Raw CRM: a CRM holding fewer than this share of the previous batch's records fails (a truncated
+    export would otherwise mark the records it lacks deleted at the next reconciliation, ADR 0018)."""
     min_event_resolution_share: float = Field(0.8, ge=0, le=1)
     """Raw events: at least this share of the batch's valid events must resolve to a known lead."""
     max_score_mean_shift: float = Field(15, ge=0)
