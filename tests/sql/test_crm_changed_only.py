@@ -27,6 +27,7 @@ from leadflow.privacy.retention import expire_rows
 from leadflow.validation.checks import RunAnomaly
 from leadflow.vocabulary import CRM_COLUMNS
 from leadflow.warehouse import connect
+from tests.unit.test_validation_raw import LEAD
 
 DAY1 = date(2026, 11, 20)
 BUSINESS = [
@@ -36,26 +37,9 @@ BUSINESS = [
 
 def lead(n: int, updated: str, **values: str | None) -> dict:
     """A valid export row of lead `C<n>`, last changed at `updated` (Tokyo time on a November day)."""
-    return {
+    return LEAD | {
         "crm_id": f"C{n}",
         "email": f"lead{n}@acme.co.jp",
-        "first_name": "Taro",
-        "last_name": "Yamada",
-        "company": "ACME",
-        "industry": "manufacturing",
-        "employee_count": "250",
-        "job_title": "CTO",
-        "country": "JP",
-        "locale": "ja",
-        "timezone": "Asia/Tokyo",
-        "lead_source": "webinar",
-        "owner_email": "sato@leadflow.example",
-        "email_opt_in": "true",
-        "bant_budget": "false",
-        "bant_authority": "true",
-        "bant_need": "true",
-        "bant_timeline": "false",
-        "crm_status": "new",
         "created_at": "2026-11-01T10:00:00+09:00",
         "updated_at": updated,
         **values,
