@@ -200,10 +200,6 @@ _NIGHT_ROWS = {
 }
 
 
-class _Rollback(Exception):
-    """Ends the rebuild check's transaction: the warehouse keeps what the night wrote."""
-
-
 def _digest(wh: Any, as_of: date) -> dict[str, str]:
     """A SHA-256 of each night table's rows for `as_of`, in key order (every value as text)."""
     import hashlib
@@ -226,14 +222,10 @@ def _rebuild_check(wh: Any, cfg: Any, as_of: date) -> dict:
 
     night = _digest(wh, as_of)
     t0 = time.perf_counter()
-    try:
-        with wh.transaction():
-            rebuild_scores(wh, cfg, [as_of])
-            rebuild_seconds = time.perf_counter() - t0
-            rebuilt = _digest(wh, as_of)
-            raise _Rollback
-    except _Rollback:
-        pass
+    with wh.rolled_back("the rebuild check"):
+        rebuild_scores(wh, cfg, [as_of])
+        rebuild_seconds = time.perf_counter() - t0
+        rebuilt = _digest(wh, as_of)
     return {
         "equal": night == rebuilt,
         "night": ",".join(night.values()),

@@ -59,10 +59,6 @@ order by to_stage
 """
 
 
-class _Rollback(Exception):
-    """Raised at the end of the scoring so its transaction is rolled back."""
-
-
 def local_today(settings: Settings, now: datetime) -> date:
     """The local day `now` falls on: the date intraday scores are as of (the intake's batch of `now`)."""
     return now.astimezone(settings.tz).date()
@@ -79,16 +75,11 @@ def _scores_of_today(wh: Warehouse, settings: Settings, today: date, rules: Scor
     """The nightly scoring models run for `today` on the leads of scoring.intraday_leads; their rows read,
     then every write rolled back."""
     params = model_params(settings, today)
-    out: dict[str, pd.DataFrame] = {}
-    try:
-        with wh.unordered_writes(), wh.transaction():
-            install_rules(wh, rules)
-            run_scoring_models(wh, params, leads=True)
-            out["scores"] = wh.fetch_df(_SCORES, params)
-            raise _Rollback
-    except _Rollback:
-        pass
-    return out["scores"]
+    with wh.unordered_writes(), wh.rolled_back("intraday scoring"):
+        install_rules(wh, rules)
+        run_scoring_models(wh, params, leads=True)
+        scores = wh.fetch_df(_SCORES, params)
+    return scores
 
 
 def rescore_touched(

@@ -43,10 +43,6 @@ left join lifecycle.lead_stages as st on l.lead_id = st.lead_id
 """
 
 
-class _Rollback(Exception):
-    """Raised at the end of a scenario so its transaction is rolled back."""
-
-
 @dataclass(frozen=True)
 class Scenario:
     """What one set of rules does to the warehouse as of a date: every lead's score and stage, the emails."""
@@ -76,33 +72,27 @@ class SimulationReport:
 
 def run_scenario(wh: Warehouse, settings: Settings, rules: ScoringRules, as_of: date) -> Scenario:
     """Score, advance stages and plan emails for `as_of` with `rules`, read the outcome, roll back."""
-    if getattr(wh, "_in_tx", False):
-        raise RuntimeError("simulate needs its own transaction (it rolls everything back)")
     params = model_params(settings, as_of)
     d = {"d": as_of.isoformat()}
     out: dict[str, Any] = {"email_error": None}
-    try:
-        with wh.transaction():
-            install_rules(wh, rules)
-            key_events(wh, settings, as_of)
-            run_scoring_models(wh, params)
-            wh.run_model("lifecycle/stage_transitions.sql", params)
-            wh.run_model("lifecycle/lead_stages.sql", params)
-            out["leads"] = wh.fetch_df(_LEADS_SQL, d)
-            before = {k for (k,) in wh.fetchall("select send_key from nurture.email_sends")}
-            try:
-                plan_sends(wh, settings, as_of, approve_up_to=10**9)
-                planned = wh.fetch_df(
-                    "select send_key, lead_id, track, template, kind from nurture.email_sends"
-                    " where as_of_date = cast(:d as date)",
-                    d,
-                )
-                out["emails"] = planned[~planned["send_key"].isin(before)].reset_index(drop=True)
-            except Exception as exc:  # the scores and stages still tell most of the story
-                out["email_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            raise _Rollback
-    except _Rollback:
-        pass
+    with wh.rolled_back("simulate"):
+        install_rules(wh, rules)
+        key_events(wh, settings, as_of)
+        run_scoring_models(wh, params)
+        wh.run_model("lifecycle/stage_transitions.sql", params)
+        wh.run_model("lifecycle/lead_stages.sql", params)
+        out["leads"] = wh.fetch_df(_LEADS_SQL, d)
+        before = {k for (k,) in wh.fetchall("select send_key from nurture.email_sends")}
+        try:
+            plan_sends(wh, settings, as_of, approve_up_to=10**9)
+            planned = wh.fetch_df(
+                "select send_key, lead_id, track, template, kind from nurture.email_sends"
+                " where as_of_date = cast(:d as date)",
+                d,
+            )
+            out["emails"] = planned[~planned["send_key"].isin(before)].reset_index(drop=True)
+        except Exception as exc:  # the scores and stages still tell most of the story
+            out["email_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     emails = out.get("emails")
     if emails is None:
         emails = pd.DataFrame(columns=["send_key", "lead_id", "track", "template", "kind"])

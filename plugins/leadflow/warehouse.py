@@ -106,6 +106,10 @@ def size_bytes(size: str) -> float | None:
     return number * (1024 if binary else 1000) ** "_KMGT".index(prefix or "_")
 
 
+class _RolledBack(Exception):
+    """Ends a `Warehouse.rolled_back()` block so its transaction rolls back."""
+
+
 class WarehouseMemoryError(RuntimeError):
     """The embedded engine needed more memory than its cap for one statement."""
 
@@ -253,6 +257,20 @@ class Warehouse:
                     yield self
         finally:
             self._in_tx = False
+
+    @contextmanager
+    def rolled_back(self, purpose: str) -> Generator[Warehouse, None, None]:
+        """A transaction whose writes are all undone at its end, for what-if work that reads its own
+        writes (simulate, the report's candidate rules, intraday scoring, a rebuild compared with the
+        night). It must be the outermost: inside another one nothing could be undone alone."""
+        if self._in_tx:
+            raise RuntimeError(f"{purpose} needs its own transaction (it rolls everything back)")
+        try:
+            with self.transaction():
+                yield self
+                raise _RolledBack
+        except _RolledBack:
+            pass
 
     # -- bulk ---------------------------------------------------------------------------------------
     def load_df(self, table: str, df: pd.DataFrame, chunk_rows: int = 200_000) -> int:

@@ -62,20 +62,11 @@ def day_snapshot(wh, day: date) -> tuple[list, list, list]:
     return factors, scores, state
 
 
-class _Rollback(Exception):
-    pass
-
-
 def computed_from_every_day(wh, settings, day: date, rules: Path) -> tuple[list, list, list]:
     """The date scored as the rebuild scores it (every rule's state from its days), rolled back."""
-    got: tuple[list, list, list] = ([], [], [])
-    try:
-        with wh.transaction():
-            score(wh, settings, day, rules, refresh_keys=False, full=True)
-            got = day_snapshot(wh, day)
-            raise _Rollback
-    except _Rollback:
-        pass
+    with wh.rolled_back("the rebuild of one date"):
+        score(wh, settings, day, rules, refresh_keys=False, full=True)
+        got = day_snapshot(wh, day)
     return got
 
 

@@ -23,17 +23,11 @@ CALIBRATION_QUERIES = (
 """The queries of the calibration page: all the candidate rules change."""
 
 
-class _Rollback(Exception):
-    """Raised at the end of the candidate scoring so its transaction is rolled back."""
-
-
 def candidate_calibration(
     wh: Warehouse, settings: Settings, rules: ScoringRules, window: ReportWindow
 ) -> dict[str, pd.DataFrame]:
     """The calibration queries' rows with the cohort night and the as-of night rescored by `rules`; the
     stages (who converted, who is hot) stay what the nights recorded. Writes nothing."""
-    if getattr(wh, "_in_tx", False):
-        raise RuntimeError("the candidate calibration needs its own transaction (it rolls everything back)")
     cohort = wh.scalar(
         "select max(as_of_date) from scoring.lead_scores where as_of_date <= cast(:c as date)"
         " and as_of_date < cast(:a as date)",
@@ -41,14 +35,10 @@ def candidate_calibration(
     )
     nights = sorted({window.as_of, *([date.fromisoformat(str(cohort)[:10])] if cohort else [])})
     data: dict[str, pd.DataFrame] = {}
-    try:
-        with wh.transaction():
-            install_rules(wh, rules)
-            for night in nights:
-                key_events(wh, settings, night)
-                run_scoring_models(wh, model_params(settings, night))
-            data = {name: run_query(wh, name, window) for name in CALIBRATION_QUERIES}
-            raise _Rollback
-    except _Rollback:
-        pass
+    with wh.rolled_back("the candidate calibration"):
+        install_rules(wh, rules)
+        for night in nights:
+            key_events(wh, settings, night)
+            run_scoring_models(wh, model_params(settings, night))
+        data = {name: run_query(wh, name, window) for name in CALIBRATION_QUERIES}
     return data
