@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -34,11 +35,14 @@ BENCH_MAX_BAD_SHARE = 0.25
 log = logging.getLogger("benchmarks.bench")
 _bar: list[Any] = []  # the running progress display and its task, while `cmd_bench` runs
 STEP_TIMEOUT = 1800.0  # seconds: a measured run that takes longer is killed and reported as such
-TARGETS = {  # issue 8: (step, backend) -> (limit in seconds, scale, least events per lead it applies to)
+# issues 8 and 24: (step, backend) -> (limit in seconds, scale, least events per lead it applies to)
+TARGETS = {
     ("full_rebuild", "duckdb"): (15.0, "s at 1M leads / 50M events", 50),
     ("full_rebuild_rekey", "duckdb"): (15.0, "s at 1M leads / 50M events", 50),
-    ("incremental", "postgres"): (60.0, "s at 1M leads", 0),
+    ("incremental", "duckdb"): (20.0, "s at 1M leads / 50M events", 50),
+    ("incremental", "postgres"): (60.0, "s at 1M leads / 50M events", 50),
 }
+RSS_TARGET_MIB = 1024  # issue 24: the peak RSS of every task
 
 
 @dataclass
@@ -491,17 +495,39 @@ def _pg_version(uri: str) -> str:
     return f"PostgreSQL {row[0] if row else '?'}"
 
 
-def _pg_database(base_uri: str, name: str, create: bool) -> str:
-    """Create (or drop) database `name` on the server of `base_uri`; the URI of `name`."""
+def _pg_database(base_uri: str, name: str, create: bool, template: str | None = None) -> str:
+    """Create (or drop) database `name` on the server of `base_uri`, created as a copy of database
+    `template` when given (a file-level copy: seconds where seeding takes minutes); the URI of `name`."""
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(base_uri, autocommit=True) as conn:
         if create:
-            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+            copy = sql.SQL(" template {}").format(sql.Identifier(template)) if template else sql.SQL("")
+            conn.execute(sql.SQL("create database {}{}").format(sql.Identifier(name), copy))
         else:
             conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
     return base_uri.rsplit("/", 1)[0] + "/" + name
+
+
+def _restore_pg(base_uri: str, name: str, snapshot: str) -> Callable[[], None]:
+    """Database `name` as it was when copied to `snapshot`, again (drop it, copy the snapshot back)."""
+
+    def restore() -> None:
+        _pg_database(base_uri, name, create=False)
+        _pg_database(base_uri, name, create=True, template=snapshot)
+
+    return restore
+
+
+def _restore_file(snapshot: Path, target: Path) -> Callable[[], None]:
+    """DuckDB file `target` as it was when copied to `snapshot`, again."""
+
+    def restore() -> None:
+        shutil.copyfile(snapshot, target)
+        target.with_name(target.name + ".wal").unlink(missing_ok=True)
+
+    return restore
 
 
 def _generate(cache: Path, leads: int, events_per_lead: int, days: int, seed: int) -> tuple[Path, dict]:
@@ -593,6 +619,11 @@ def seed_postgres(duckdb_file: Path, pg_uri: str, workdir: Path) -> dict:
                             copy.write(chunk)
                 csv.unlink()
                 copied[f"{schema}.{table}"] = int(rows[0])
+            # what autosummarize does as the copied block ranges fill: the nights' reads of a few days need it
+            pg.execute(
+                "select brin_summarize_new_values(i.oid) from pg_class as i"
+                " inner join pg_am as a on i.relam = a.oid where a.amname = 'brin' and i.relkind = 'i'"
+            )
             pg.execute("analyze")
     finally:
         duck.close()
@@ -640,16 +671,22 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
     common = {"landing": str(landing)}
     seed_file: Path | None = None
     # --keep-first-night: DuckDB's first night kept beside the data, so later runs start from it (at
-    # 1M x 50 that night takes over half an hour); reuse it only with the code whose schema wrote it
+    # 1M x 50 that night takes over half an hour), and that warehouse once scored by `full_rebuild`
+    # (PostgreSQL's seed, so its `incremental` is a usual night: yesterday's state carried); reuse them
+    # only with the code whose schema wrote them
     kept = landing.with_name(landing.name + ".night1.duckdb")
+    kept_scored = landing.with_name(landing.name + ".night1.scored.duckdb")
     scratch = Path(tempfile.mkdtemp(prefix="leadflow-bench-"))
+    if args.pg_seed == "copy" and args.keep_first_night:
+        seed_file = next((f for f in (kept_scored, kept) if f.is_file()), None)
     try:
         for backend in args.backends:
             token = secrets.token_hex(4)
+            name = f"leadflow_bench_{token}"
             if backend == "duckdb":
                 uri = f"duckdb://{scratch / 'warehouse.duckdb'}"
             else:
-                uri = _pg_database(args.pg, f"leadflow_bench_{token}", create=True)
+                uri = _pg_database(args.pg, name, create=True)
             try:
                 spec = {**common, "uri": uri}
                 steps = [
@@ -663,11 +700,21 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     # after `incremental` scored the new day: its scoring again against pandas recomputing it
                     steps += [("pandas_vs_sql", base), ("night_vs_pandas", new_day)]
                 steps = [(step, as_of) for step, as_of in steps if step in args.steps]
+                if backend == "postgres" and args.pg_seed == "copy" and seed_file is None:
+                    figures += [
+                        Figure(step, backend, error="not run: no DuckDB first night to seed from") for step, _ in steps
+                    ]
+                    continue
                 if backend == "postgres" and args.pg_seed == "copy" and seed_file is not None:
                     t0 = time.perf_counter()
                     copied = seed_postgres(seed_file, uri, scratch)
-                    data["pg_seed"] = {"seconds": round(time.perf_counter() - t0, 1), "rows": sum(copied.values())}
-                    log.info("postgres seeded from DuckDB's first night: %s", data["pg_seed"])
+                    data["pg_seed"] = {
+                        "seconds": round(time.perf_counter() - t0, 1),
+                        "rows": sum(copied.values()),
+                        "from": "DuckDB's first night"
+                        + (", scored" if copied.get("scoring.rule_state") else " (not scored: no state carries)"),
+                    }
+                    log.info("postgres seeded: %s", data["pg_seed"])
                 elif backend == "duckdb" and args.keep_first_night and kept.is_file():
                     shutil.copyfile(kept, scratch / "warehouse.duckdb")
                     data["first_night"] = f"reused {kept.name}, an earlier run's first night (not loaded again)"
@@ -682,21 +729,31 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                         continue
                     if backend == "duckdb" and args.keep_first_night:
                         shutil.copyfile(scratch / "warehouse.duckdb", kept)
-                if backend == "duckdb" and "postgres" in args.backends and args.pg_seed == "copy":
+                seeds_pg = backend == "duckdb" and "postgres" in args.backends and args.pg_seed == "copy"
+                if seeds_pg and seed_file is None:
                     seed_file = scratch / "seed.duckdb"
                     shutil.copyfile(scratch / "warehouse.duckdb", seed_file)
                 for step, as_of in steps:
                     spec_step = {**spec, "step": step, "as_of": as_of.isoformat()}
                     restore = None
-                    if step == "incremental" and backend == "duckdb":
-                        # a repeat on the same file would rerun the night (staging rebuilds core.leads
+                    if step == "incremental" and args.repeat > 1:
+                        # a repeat on the same warehouse would rerun the night (staging rebuilds core.leads
                         # then): each run starts from the warehouse as the night before left it
-                        restore = (scratch / "before_night.duckdb", scratch / "warehouse.duckdb")
-                        shutil.copyfile(restore[1], restore[0])
+                        if backend == "duckdb":
+                            shutil.copyfile(scratch / "warehouse.duckdb", scratch / "before_night.duckdb")
+                            restore = _restore_file(scratch / "before_night.duckdb", scratch / "warehouse.duckdb")
+                        else:
+                            _pg_database(args.pg, f"{name}_before", create=True, template=name)
+                            restore = _restore_pg(args.pg, name, f"{name}_before")
                     figures.append(_record(Figure(step, backend), spec_step, args.repeat, restore))
+                    if step == "full_rebuild" and backend == "duckdb" and (args.keep_first_night or seeds_pg):
+                        # the warehouse scored for the night before the new day: PostgreSQL's seed
+                        seed_file = kept_scored if args.keep_first_night else scratch / "seed.duckdb"
+                        shutil.copyfile(scratch / "warehouse.duckdb", seed_file)
             finally:
                 if backend == "postgres":
-                    _pg_database(args.pg, f"leadflow_bench_{token}", create=False)
+                    _pg_database(args.pg, name, create=False)
+                    _pg_database(args.pg, f"{name}_before", create=False)
                 for leftover in scratch.glob("warehouse.duckdb*"):
                     leftover.unlink()
     finally:
@@ -704,14 +761,13 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
     return figures, data
 
 
-def _record(fig: Figure, spec: dict, repeat: int, restore: tuple[Path, Path] | None = None) -> Figure:
+def _record(fig: Figure, spec: dict, repeat: int, restore: Callable[[], None] | None = None) -> Figure:
     """Measure `spec` `repeat` times into `fig`, and return it (a failed run is reported and ends the
-    repeats; the other steps still run). With `restore` (snapshot, warehouse file), every run after the
-    first starts from the snapshot again, untimed: each is the night's first run, not a rerun of it."""
+    repeats; the other steps still run). With `restore`, every run after the first starts from the
+    warehouse as it was before the first, untimed: each is the night's first run, not a rerun of it."""
     for run in range(repeat):
         if restore and run:
-            shutil.copyfile(*restore)
-            restore[1].with_name(restore[1].name + ".wal").unlink(missing_ok=True)
+            restore()
         if _bar:
             _bar[0].update(_bar[1], description=f"{fig.backend} {fig.step} ({run + 1}/{repeat})")
         try:
@@ -771,7 +827,7 @@ def _header(args: argparse.Namespace, machine: dict[str, str]) -> list[str]:
         f"- versions: {machine['versions']}" + (f", {machine['pg']}" if machine.get("pg") else ""),
         f"- command: `{args.command_line}`",
         "- each figure: median of the runs shown, each run in a fresh subprocess; peak RSS is the largest "
-        "per-process peak (VmHWM, or a waited-for child's) of those runs (target ≤ 1.5 GiB = 1,536 MiB)",
+        f"per-process peak (VmHWM, or a waited-for child's) of those runs (target ≤ {RSS_TARGET_MIB:,} MiB)",
     ]
 
 
@@ -787,8 +843,8 @@ def _table(figures: list[Figure], leads: int, events_per_lead: int = 0) -> list[
         rss = "-" if not fig.rss_mib else f"{fig.peak_rss:,.0f}"
         median = "-" if not fig.seconds else f"{fig.median:.2f}"
         verdict = _verdict(fig, leads, events_per_lead)
-        if fig.rss_mib and fig.peak_rss > 1536:
-            verdict += " — peak RSS above 1.5 GiB"
+        if fig.rss_mib and fig.peak_rss > RSS_TARGET_MIB:
+            verdict += f" — peak RSS above {RSS_TARGET_MIB:,} MiB"
         lines.append(f"| {fig.step} | {fig.backend} | {median} | {runs} | {rss} | {details} | {verdict} |")
     failed = [f for f in figures if f.error]
     if failed:
@@ -810,7 +866,7 @@ def format_report(figures: list[Figure], data: dict, args: argparse.Namespace, m
     ]
     if seeded:
         lines.append(
-            f"- PostgreSQL seeded from DuckDB's first night (`--pg-seed copy`: {seeded['rows']:,} rows in "
+            f"- PostgreSQL seeded from {seeded['from']} (`--pg-seed copy`: {seeded['rows']:,} rows in "
             f"{seeded['seconds']} s, not measured), so it has no load_validate_stage row"
         )
     if data.get("first_night"):
@@ -853,8 +909,13 @@ def cmd_bench(args: argparse.Namespace, argv: list[str]) -> int:
     args.steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     if set(args.steps) - set(ALL_STEPS):
         raise ValueError(f"--steps: unknown {sorted(set(args.steps) - set(ALL_STEPS))} ({', '.join(ALL_STEPS)})")
-    if args.pg_seed == "copy" and args.backends != ["duckdb", "postgres"]:
-        raise ValueError("--pg-seed copy needs --backends duckdb,postgres (PostgreSQL is seeded from DuckDB)")
+    if args.pg_seed == "copy" and (
+        "postgres" not in args.backends or "duckdb" not in args.backends and not args.keep_first_night
+    ):
+        raise ValueError(
+            "--pg-seed copy needs --backends duckdb,postgres, or postgres with --keep-first-night"
+            " (PostgreSQL is seeded from DuckDB's first night)"
+        )
     args.backends = sorted(args.backends, key=["duckdb", "postgres"].index)
     args.command_line = shlex.join(["python", "-m", "benchmarks.bench", *argv])
     machine = _machine()

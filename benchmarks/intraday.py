@@ -41,8 +41,9 @@ EVENT_MIX = (("page_view", 55), ("pricing_view", 25), ("whitepaper_download", 10
 HAND_RAISE_SHARE = 0.01  # of the pushed events: demo requests (each also plans an owner alert)
 
 
-def first_night(uri: str, cfg: Any, night: date) -> dict:
-    """Land, validate, stage, score and stage the leads for `night`, record it run, write the CRM fields."""
+def first_night(uri: str, cfg: Any, night: date, *, loaded: bool = False) -> dict:
+    """Land, validate, stage, score and stage the leads for `night`, record it run, write the CRM fields
+    (with `loaded`, the warehouse already holds the night's landed, validated and staged data)."""
     from leadflow import pipeline
     from leadflow.crm.writeback import write_back
 
@@ -50,10 +51,11 @@ def first_night(uri: str, cfg: Any, night: date) -> dict:
     with _connect(uri) as wh:
         pipeline.create_schemas(wh)
         t0 = time.perf_counter()
-        for source in ("crm", "web"):
-            pipeline.extract(wh, cfg, night, source)
-            pipeline.validate_raw(wh, cfg, night, source)
-        pipeline.stage_core(wh, cfg, night)
+        if not loaded:
+            for source in ("crm", "web"):
+                pipeline.extract(wh, cfg, night, source)
+                pipeline.validate_raw(wh, cfg, night, source)
+            pipeline.stage_core(wh, cfg, night)
         pipeline.score(wh, cfg, night)
         pipeline.advance_stages(wh, cfg, night)
         pipeline.record_validation(wh, night.isoformat(), "transitions", True, {"as_of_date": night.isoformat()}, [])
@@ -144,40 +146,23 @@ def check_against_night(wh: Any, cfg: Any, day: date) -> dict:
     }
 
 
-def refingerprint(wh: Any, cfg: Any, night: date) -> None:
-    """What the night's running state was computed from, as PostgreSQL writes it: a warehouse seeded from
-    DuckDB holds DuckDB's rule fingerprints (`cast(points as varchar)` is '15.0' there, '15' here), so no
-    rule's state would carry and every intraday run would compute every rule from its days."""
-    from leadflow.batches import model_params
-    from leadflow.scoring import install_rules, load_rules
-
-    params = model_params(cfg, night)
-    with wh.transaction():
-        install_rules(wh, load_rules(cfg.path(cfg.scoring_rules)))
-        for model in ("scoring/rule_keys.sql", "scoring/state_rules.sql", "scoring/rule_state_runs.sql"):
-            wh.run_model(model, params, full=True)
-
-
-def run_backend(uri: str, cfg: Any, day: date, args: argparse.Namespace, phases: tuple[str, ...] = ("",)) -> dict:
-    """Each phase: `--repeat` runs of fresh events; phase "computed" before the state is made to carry."""
+def run_backend(uri: str, cfg: Any, day: date, args: argparse.Namespace) -> dict:
+    """`--repeat` runs of fresh events, then (with `--check`) the comparison with the night."""
     out: dict[str, Any] = {}
     rng = random.Random(args.seed)
     with _connect(uri) as wh:
-        for phase in phases:
-            if phase == "carried":
-                refingerprint(wh, cfg, day - timedelta(days=1))
-            out[phase or "runs"] = _runs(wh, cfg, day, args, rng, phase)
+        out["runs"] = _runs(wh, cfg, day, args, rng)
         if args.check:
             out["check"] = check_against_night(wh, cfg, day)
     return out
 
 
-def _runs(wh: Any, cfg: Any, day: date, args: argparse.Namespace, rng: random.Random, phase: str) -> dict:
+def _runs(wh: Any, cfg: Any, day: date, args: argparse.Namespace, rng: random.Random) -> dict:
     from leadflow.intraday import rescore_touched, write_back_touched
 
     runs = []
     for rep in range(args.repeat):
-        pushed = push_events(wh, cfg, day, args.events, rng, f"{phase}{rep}-{secrets.token_hex(3)}")
+        pushed = push_events(wh, cfg, day, args.events, rng, f"{rep}-{secrets.token_hex(3)}")
         later = pushed["now"] + timedelta(minutes=5)
         t0 = time.perf_counter()
         rescored = rescore_touched(wh, cfg, now=later)
@@ -196,7 +181,7 @@ def _runs(wh: Any, cfg: Any, day: date, args: argparse.Namespace, rng: random.Ra
                 "apply_seconds": pushed["apply_seconds"],
             }
         )
-        log.info("%s %s run %d: %s", wh.dialect, phase, rep + 1, runs[-1])
+        log.info("%s run %d: %s", wh.dialect, rep + 1, runs[-1])
     return {"median_seconds": round(statistics.median(r["seconds"] for r in runs), 3), "runs": runs}
 
 
@@ -212,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server URI (a database is created and dropped)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "leadflow-bench"))
     parser.add_argument("--keep", help="keep the DuckDB warehouse after its first night here (reused when present)")
+    parser.add_argument(
+        "--keep-first-night",
+        action="store_true",
+        help="start from the bench's kept first-night load (benchmarks.bench --keep-first-night) when present",
+    )
     parser.add_argument("--no-check", dest="check", action="store_false", help="skip the comparison with the night")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -225,7 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {"leads": data["leads"], "events_generated": data["events"], "events_per_run": args.events}
     try:
         seed = Path(args.keep) if args.keep else scratch / "seed.duckdb"
-        if not seed.is_file():
+        loaded = landing.with_name(landing.name + ".night1.duckdb")  # the bench's --keep-first-night file
+        if not seed.is_file() and args.keep_first_night and loaded.is_file():
+            shutil.copyfile(loaded, seed)
+            result["first_night"] = first_night(f"duckdb://{seed}", cfg, night, loaded=True)
+            result["first_night"]["loaded_from"] = loaded.name
+            log.info("first night, from the bench's kept load: %s", result["first_night"])
+        elif not seed.is_file():
             result["first_night"] = first_night(f"duckdb://{seed}", cfg, night)
             log.info("first night: %s", result["first_night"])
         for backend in args.backends:
@@ -240,13 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     t0 = time.perf_counter()
                     seed_postgres(seed, uri, scratch)
-                    with _connect(uri) as wh:  # what autosummarize does as the copied block ranges fill
-                        for index in ("keyed_events_batch_brin", "keyed_events_event_brin"):
-                            wh.fetchall(f"select brin_summarize_new_values('scoring.{index}')")
                     log.info("postgres seeded in %.0f s", time.perf_counter() - t0)
-                    # as seeded, every rule's state is computed from its days (as on a night that starts every
-                    # rule's epoch); then as a PostgreSQL night leaves it, carried where it carries
-                    result["postgres"] = run_backend(uri, cfg, day, args, ("computed", "carried"))
+                    result["postgres"] = run_backend(uri, cfg, day, args)
                 finally:
                     _pg_database(args.pg, name, create=False)
     finally:

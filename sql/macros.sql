@@ -53,6 +53,11 @@ round(cast({{ x }} as decimal(18, 6)), 2)
 round(cast({{ x }} as decimal(18, 6)))
 {%- endmacro %}
 
+{# a number as text, the same on both (a double 15 is '15.0' on DuckDB and '15' on PostgreSQL) #}
+{% macro number_text(x) -%}
+cast(cast({{ x }} as decimal(18, 6)) as varchar)
+{%- endmacro %}
+
 {# a join key standing for a missing text value (a control character no cleaned value contains) #}
 {% macro null_key() -%}
 chr(1)

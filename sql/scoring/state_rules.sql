@@ -3,7 +3,8 @@
 -- when the state is read, so it is not in it), the anchor of its epoch, and whether the state of the
 -- day before carries (`carried`): kept for that day, for this rule and key, from the same fingerprint,
 -- anchor and keyed batches. Otherwise, and always with `full` (the rebuild), rule_state.sql computes the
--- rule's state from its days. Rebuilt with the rules before each scoring run, after rule_keys.sql.
+-- rule's state from its days. The fingerprint reads the same on both backends, so a warehouse copied from
+-- one to the other carries its state. Rebuilt with the rules before each scoring run, after rule_keys.sql.
 delete from scoring.state_rules;
 
 {% set as_of = 'cast(:as_of_date as date)' -%}
@@ -19,8 +20,8 @@ rules as (
         r.event_type
         || chr(31) || coalesce(r.url_pattern, {{ m.null_key() }})
         || chr(31) || coalesce(r.asset_pattern, {{ m.null_key() }})
-        || chr(31) || cast(r.points as varchar)
-        || chr(31) || cast(r.half_life_days as varchar)
+        || chr(31) || {{ m.number_text('r.points') }}
+        || chr(31) || {{ m.number_text('r.half_life_days') }}
         || chr(31) || cast(r.window_days as varchar)
         || chr(31) || cast(r.max_per_day as varchar) as fingerprint,
         r.points,

@@ -187,3 +187,13 @@ def test_a_night_carries_the_state_and_reads_only_changed_days(wh, settings):
     # only the day before and this date are kept
     kept = {d for (d,) in wh.fetchall("select distinct as_of_date from scoring.rule_state")}
     assert kept == {first, second}
+
+
+def test_a_rule_fingerprint_reads_the_same_on_both_backends(wh, settings):
+    # A double's text differs (DuckDB '15.0', PostgreSQL '15'): were it in the fingerprint, a warehouse
+    # copied from one backend to the other would carry no rule's state and recompute every rule from its days
+    add_leads(wh, {"crm_id": "A"})
+    add_events(wh, "A", ("pricing_view", START.isoformat()))
+    score(wh, settings, START)
+    fingerprint = wh.scalar("select fingerprint from scoring.state_rules where rule_id = 'pricing_view'")
+    assert fingerprint == "\x1f".join(["pricing_view", "\x01", "\x01", "15.000000", "14.000000", "90", "1"])
