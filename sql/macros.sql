@@ -223,9 +223,15 @@ coalesce(exists (select 1 from privacy.suppressions) and (
 {%- if dialect == 'postgres' %}set local enable_nestloop = off;{% endif -%}
 {%- endmacro %}
 
-{# skip an event core.events already holds: DuckDB anti-joins (core.events has no key there); see keep_known_events #}
-{% macro skip_known_events(event_id) -%}
-{%- if dialect == 'duckdb' %}and not exists (select 1 from core.events as e where e.event_id = {{ event_id }}){% endif -%}
+{# skip an event core.events already holds (DuckDB: core.events has no key there; see keep_known_events). The
+   ids of `batch_ids` that core.events holds are found first (a semi-join hashing the batch's ids and scanning
+   core.events' ids), then left out: a plain anti-join hashed every event ever staged, 8.5 s of the 10 s
+   of a night's events at 1M leads x 50. `event_id` is never null here (validation quarantines rows without). #}
+{% macro skip_known_events(event_id, batch_ids) -%}
+{%- if dialect == 'duckdb' %}and {{ event_id }} not in (
+            select e.event_id from core.events as e
+            where e.event_id in (select b.event_id from {{ batch_ids }} as b)
+        ){% endif -%}
 {%- endmacro %}
 
 {# PostgreSQL keeps an event core.events already holds through its primary key (an anti-join read every event ever staged: 4 s of 7 s at 4.7M) #}

@@ -77,7 +77,7 @@ final as (
         lead_id is not null
         -- after the as-of day: held for its own night, never scored early
         and {{ m.local_date('occurred_at', ':timezone') }} <= cast(:as_of_date as date)
-        {{ m.skip_known_events('resolved.event_id') }}
+        {{ m.skip_known_events('resolved.event_id', 'typed') }}
 )
 
 select * from final
