@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadflow.validation import checks
 from leadflow.validation.checks import RunAnomaly
@@ -195,3 +197,19 @@ def test_the_approve_subcommand_records_an_approval(tmp_path, capsys) -> None:
     # an unknown check is a clear error, not a stack trace
     assert main([*argv[:4], "--check", "scores.one_per_lead", "--up-to", "1", "--warehouse", uri]) == 2
     assert "cannot approve 'scores.one_per_lead'" in capsys.readouterr().err
+
+
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from("abcdefgh")), max_size=40),
+    known=st.lists(st.sampled_from("abcdefghxyz"), max_size=12),
+)
+def test_event_resolution_counts_what_a_set_lookup_counts(values, known):
+    # the chunk's distinct values are hashed instead of every known id: membership must not change,
+    # for repeated values, values no lead has, nulls (never a lead) and an empty set of known ids
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from leadflow.validation.gates import _member
+
+    member = _member(pa.array(values, type=pa.string()), pc.unique(pa.array(known, type=pa.string())))
+    assert member.to_pylist() == [v is not None and v in set(known) for v in values]
