@@ -81,6 +81,9 @@ final as (
 )
 
 select * from final
+-- in key order on PostgreSQL: each leaf page of the primary key (every event ever staged) is then read
+-- and dirtied once, not again for every event that lands on it after it left the buffer cache
+{{ m.postgres_order_by('event_id') }}
 -- an event another batch holds is kept as it was
 {{ m.keep_known_events() }};
 
