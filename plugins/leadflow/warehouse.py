@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 Dialect = Literal["duckdb", "postgres"]
 PG_WORK_MEM = os.environ.get("LEADFLOW_PG_WORK_MEM", "256MB")  # per sort or hash of a warehouse session
-# the engine's own cap: with the Python side beside it, a night of 1M leads stays within 1.5 GiB
+# the engine's own cap: with the Python side beside it, a night of 1M leads stays within 1.0 GiB (BENCHMARKS.md)
 DUCKDB_MEMORY_LIMIT = os.environ.get("LEADFLOW_DUCKDB_MEMORY_LIMIT", "768MB")
 # while a batch streams through Python in chunks (raw validation), the engine only scans: capped at
 # this, it stops keeping up to the whole cap of table blocks already read (730 MB of them beside
