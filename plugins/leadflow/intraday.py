@@ -64,13 +64,6 @@ def local_today(settings: Settings, now: datetime) -> date:
     return now.astimezone(settings.tz).date()
 
 
-def _temp(wh: Warehouse, name: str, frame: pd.DataFrame, columns: dict[str, str]) -> None:
-    wh.execute(f"drop table if exists {name}")
-    wh.execute(f"create temp table {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
-    rows = frame.loc[:, list(columns)].astype(object)
-    wh.load_df(name, rows.where(rows.notna(), None))
-
-
 def _scores_of_today(wh: Warehouse, settings: Settings, today: date, rules: ScoringRules) -> pd.DataFrame:
     """The nightly scoring models run for `today` on the leads of scoring.intraday_leads; their rows read,
     then every write rolled back."""
@@ -119,7 +112,7 @@ def rescore_touched(
         if scores is not None:
             # the lifecycle model reads the stage rules; the night of today installs the same ones
             install_rules(wh, rules)
-            _temp(wh, "_intraday_scores", scores, _SCORE_COLUMNS)
+            wh.temp_table("_intraday_scores", _SCORE_COLUMNS, scores)
             wh.run_model("scoring/intraday_scores.sql", {**params, "now": now})
             wh.run_model("lifecycle/stage_transitions.sql", params, leads=True)
             wh.run_model("lifecycle/lead_stages.sql", params, leads=True)

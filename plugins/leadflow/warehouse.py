@@ -273,6 +273,14 @@ class Warehouse:
             pass
 
     # -- bulk ---------------------------------------------------------------------------------------
+    def temp_table(self, name: str, columns: Mapping[str, str], frame: pd.DataFrame) -> None:
+        """Temp table `name` made again with `columns` (name -> SQL type), holding `frame`'s rows of those
+        columns, its missing values (NaN, NaT, NA) as SQL nulls."""
+        self.execute(f"drop table if exists {name}")
+        self.execute(f"create temp table {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
+        rows = frame.loc[:, list(columns)].astype(object)
+        self.load_df(name, rows.where(rows.notna(), None))
+
     def load_df(self, table: str, df: pd.DataFrame, chunk_rows: int = 200_000) -> int:
         """Append `df` to `table` (columns by name): Arrow scan on DuckDB, COPY on PostgreSQL."""
         if df.empty:

@@ -472,11 +472,8 @@ def _records(frame: pd.DataFrame, batch: Batch) -> dict[str, list[dict[str, Any]
 
 
 def _temp(wh: Warehouse, name: str, columns: Mapping[str, str], rows: list[dict[str, Any]]) -> None:
-    wh.execute(f"drop table if exists {name}")
-    wh.execute(f"create temp table {name} ({', '.join(f'{c} {t}' for c, t in columns.items())})")
-    if rows:
-        frame = pd.DataFrame(rows).reindex(columns=list(columns)).astype(object)
-        wh.load_df(name, frame.where(frame.notna(), None))
+    """A temp table of these rows (a key a row lacks is null)."""
+    wh.temp_table(name, columns, pd.DataFrame(rows).reindex(columns=list(columns)))
 
 
 def apply_inbox(
