@@ -111,32 +111,25 @@ def check_against_night(wh: Any, cfg: Any, day: date) -> dict:
     )
     out: dict[str, Any] = {}
 
-    class Rollback(Exception):
-        pass
-
-    try:
-        with wh.transaction():
-            wh.run_model("staging/stg_events.sql", model_params(cfg, day, batch_id=day.isoformat()))
-            score(wh, cfg, day)
-            out["night"] = wh.fetchall(
-                f"select {columns} from scoring.lead_scores where as_of_date = cast(:d as date)"
-                " and lead_id in (select lead_id from scoring.intraday_scores where as_of_date = cast(:d as date))"
-                " order by lead_id",
-                d,
+    with wh.rolled_back("the night of the intraday day"):
+        wh.run_model("staging/stg_events.sql", model_params(cfg, day, batch_id=day.isoformat()))
+        score(wh, cfg, day)
+        out["night"] = wh.fetchall(
+            f"select {columns} from scoring.lead_scores where as_of_date = cast(:d as date)"
+            " and lead_id in (select lead_id from scoring.intraday_scores where as_of_date = cast(:d as date))"
+            " order by lead_id",
+            d,
+        )
+        # events the night stages that the day did not have: those the file of the night before held
+        # for this day (ops.held_events); their leads' scores differ, rightly
+        out["more"] = {
+            str(lead)
+            for (lead,) in wh.fetchall(
+                "select distinct e.lead_id from core.events as e where e._batch_id = :b"
+                " and not exists (select 1 from ops.inbox_events as i where i.event_id = e.event_id)",
+                {"b": day.isoformat()},
             )
-            # events the night stages that the day did not have: those the file of the night before held
-            # for this day (ops.held_events); their leads' scores differ, rightly
-            out["more"] = {
-                str(lead)
-                for (lead,) in wh.fetchall(
-                    "select distinct e.lead_id from core.events as e where e._batch_id = :b"
-                    " and not exists (select 1 from ops.inbox_events as i where i.event_id = e.event_id)",
-                    {"b": day.isoformat()},
-                )
-            }
-            raise Rollback
-    except Rollback:
-        pass
+        }
     night = [r for r in out["night"] if r[0] not in out["more"]]
     same_events = [r for r in intraday if r[0] not in out["more"]]
     return {
