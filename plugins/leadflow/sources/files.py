@@ -9,15 +9,19 @@ reconciliation night (`leadflow.sources.marks`, docs/adr/0018).
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from leadflow.sources.marks import ExtractPlan, changed_rows, later, newest_usable, record_extract, updated_at_utc
 from leadflow.vocabulary import CRM_COLUMNS, EVENT_COLUMNS
@@ -71,53 +75,159 @@ CHUNK_ROWS = 100_000
 
 
 def read_crm_csv(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Piece]:
-    """Rows of a CRM export as text (empty cells as null), `chunk_rows` at a time; none is unreadable."""
-    reader = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8", chunksize=chunk_rows)
+    """Rows of a CRM export as text (empty cells as null), `chunk_rows` at a time; none is unreadable.
+
+    Arrow's CSV reader parses it (quoted cells may span lines); a row whose field count differs
+    from the header's, or text that is not UTF-8, fails the extract with the file's name and the
+    reader's message: a broken export is fixed at its source, not landed in part."""
+    header = _csv_header(path)
+    missing = [c for c in CRM_COLUMNS if c not in header]
+    if missing:
+        raise SchemaDriftError(
+            f"{path.name}: missing column(s) {', '.join(missing)}; "
+            f"found {', '.join(header)}. Fix the export or the column mapping."
+        )
+    doubled = sorted({c for c in header if c in CRM_COLUMNS and header.count(c) > 1})
+    if doubled:
+        raise SchemaDriftError(f"{path.name}: column(s) {', '.join(doubled)} appear more than once. Fix the export.")
+    try:
+        reader = pa_csv.open_csv(
+            path,
+            read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1, block_size=_CSV_BLOCK_BYTES),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                include_columns=list(CRM_COLUMNS),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:  # the first block is read at once
+        raise _unreadable(path, exc) from exc
     first = 1
-    with reader:
-        for frame in reader:
-            missing = [c for c in CRM_COLUMNS if c not in frame.columns]
-            if missing:
-                raise SchemaDriftError(
-                    f"{path.name}: missing column(s) {', '.join(missing)}; "
-                    f"found {', '.join(frame.columns)}. Fix the export or the column mapping."
-                )
-            frame = frame.loc[:, list(CRM_COLUMNS)].replace("", None)
-            frame.insert(len(frame.columns), "_row", range(first, first + len(frame)))
-            first += len(frame)
-            yield frame, []
+    for table in _rechunked(reader, chunk_rows, path):
+        frame = table.to_pandas(types_mapper=_ARROW_TEXT.get)
+        frame.insert(len(frame.columns), "_row", range(first, first + len(frame)))
+        first += len(frame)
+        yield frame, []
+
+
+_CSV_BLOCK_BYTES = 8 << 20
+_ARROW_TEXT = {pa.string(): pd.ArrowDtype(pa.string())}
+
+
+def _csv_header(path: Path) -> list[str]:
+    """A CSV file's column names, from its first line (a UTF-8 byte-order mark dropped); none for an empty file."""
+    with path.open("rb") as fh:
+        first = fh.readline()
+    try:
+        return next(csv.reader([first.decode("utf-8-sig")]), [])
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise SchemaDriftError(f"{path.name}: the header is not readable CSV text ({exc}). Fix the export.") from exc
+
+
+def _unreadable(path: Path, exc: pa.ArrowInvalid) -> SchemaDriftError:
+    return SchemaDriftError(f"{path.name}: not a readable CSV export: {exc}. Fix the export.")
+
+
+def _rechunked(reader: pa_csv.CSVStreamingReader, rows: int, path: Path) -> Iterator[pa.Table]:
+    """The reader's record batches as tables of `rows` rows (the last one shorter)."""
+    waiting: list[pa.RecordBatch] = []
+    held, tables = 0, 0
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            break
+        except pa.ArrowInvalid as exc:
+            raise _unreadable(path, exc) from exc
+        waiting.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(waiting)
+            yield table.slice(0, rows)
+            tables += 1
+            rest = table.slice(rows)
+            waiting, held = rest.to_batches(), rest.num_rows
+    if held or not tables:  # the last rows, or a file of none
+        yield pa.Table.from_batches(waiting, schema=reader.schema)
+
+
+class _Event(msgspec.Struct):
+    """A web event line in its usual shape: text fields (or null) and an object of properties."""
+
+    event_id: str | None = None
+    crm_id: str | None = None
+    email: str | None = None
+    event_type: str | None = None
+    occurred_at: str | None = None
+    url: str | None = None
+    properties: dict[str, Any] | None = None
+
+
+_decode_event = msgspec.json.Decoder(_Event).decode
+_decode_json = msgspec.json.Decoder().decode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def _props_text(props: Any) -> str | None:
+    """Properties as compact JSON text with sorted keys, so the same properties read the same."""
+    return None if props is None else _encode_sorted(props).decode()
 
 
 def read_events_jsonl(path: Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[Piece]:
     """Events of a JSONL file as text columns, `chunk_rows` lines at a time, and (line, text, reason)
-    for lines that are not JSON objects."""
+    for lines that are not JSON objects (including text that is not UTF-8).
+
+    A field that is not text (a number, say) lands as its text, so the raw gate can say what is
+    wrong with it; lines of the usual shape take msgspec's typed fast path."""
     records: list[tuple] = []
     bad: list[tuple[int, str, str]] = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
             if len(records) + len(bad) >= chunk_rows:
-                yield pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object), bad
+                yield _event_frame(records), bad
                 records, bad = [], []
             text = line.strip()
             if not text:
                 continue
             try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                bad.append((number, text[:2000], f"line is not valid JSON: {exc.msg}"))
+                e = _decode_event(text)
+            except msgspec.ValidationError:  # maybe valid JSON of another shape: read it as any JSON
+                record, reason = _other_shape(text, number)
+                if record is None:
+                    bad.append((number, _shown(text), reason))
+                else:
+                    records.append(record)
                 continue
-            if not isinstance(obj, dict):
-                bad.append((number, text[:2000], "line is not a JSON object"))
+            except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                bad.append((number, _shown(text), f"line is not valid JSON: {exc}"))
                 continue
-            props = obj.get("properties")
             records.append(
-                (
-                    *(None if obj.get(c) is None else str(obj.get(c)) for c in EVENT_COLUMNS[:-1]),
-                    None if props is None else json.dumps(props, ensure_ascii=False, sort_keys=True),
-                    number,
-                )
+                (e.event_id, e.crm_id, e.email, e.event_type, e.occurred_at, e.url, _props_text(e.properties), number)
             )
-    yield pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object), bad
+    yield _event_frame(records), bad
+
+
+def _other_shape(text: bytes, number: int) -> tuple[tuple | None, str]:
+    """A line that is not of the usual shape: its record (fields as their text), or why it is none."""
+    try:
+        obj = _decode_json(text)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        return None, f"line is not valid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, "line is not a JSON object"
+    fields = (None if obj.get(c) is None else str(obj.get(c)) for c in EVENT_COLUMNS[:-1])
+    return (*fields, _props_text(obj.get("properties")), number), ""
+
+
+def _shown(line: bytes) -> str:
+    return line[:2000].decode("utf-8", errors="replace")
+
+
+def _event_frame(records: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(records, columns=[*EVENT_COLUMNS, "_row"], dtype=object)
 
 
 class SchemaDriftError(ValueError):
