@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -578,3 +580,19 @@ def test_validate_dataframe_returns_an_xcom_dict_or_raises_listing_failures() ->
         "1 of 3 values unexpected (33.3 %), e.g. 130"
     )
     assert err.value.result["success"] is False
+
+
+def test_gx_starts_without_the_modules_only_unused_expectations_need() -> None:
+    """scipy.stats and altair (KL divergence, KS tests and their charts) wait for first use, which still works."""
+    code = (
+        "import sys\n"
+        "from leadflow.validation import gx\n"
+        "gx.context()\n"
+        "gx.build_suite('s', [gx.Expect('ExpectColumnValuesToNotBeNull', 'c', 'd', {'column': 'x'})])\n"
+        "print(sorted(m for m in ('scipy.stats._stats_py', 'altair.vegalite') if m in sys.modules))\n"
+        "from scipy import stats\n"
+        "import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl\n"
+        "print(kl.stats.kstest is stats.kstest, stats.norm.cdf(0.0), kl.alt.Chart.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.splitlines() == ["[]", "True 0.5 Chart"]

@@ -19,13 +19,14 @@ from leadflow.config import load_settings, project_home
 from leadflow.console import configure_logging, reset_logging
 from leadflow.validation import (
     gates,
-    gx,  # noqa: F401 — sets GX_ANALYTICS_ENABLED=false before GX is imported
+    gx,  # sets GX_ANALYTICS_ENABLED=false before GX is imported
 )
 
 
 def build_data_docs(gx_dir: Path | None = None) -> Path:
     """Build the Data Docs site of the file context at `gx_dir` (default `<home>/gx`) into its
     `uncommitted/data_docs/local_site/` (git-ignored); returns the site's index.html."""
+    gx.defer_unused_imports()
     import great_expectations
 
     root = (gx_dir or project_home() / "gx").resolve()

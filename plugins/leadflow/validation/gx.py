@@ -16,9 +16,13 @@ costs ~3 ms and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 import logging
 import math
 import os
+import sys
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,6 +43,32 @@ if TYPE_CHECKING:
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 DATASOURCE = "leadflow"
+
+DEFERRED_IMPORTS = ("scipy.stats", "altair")
+"""Modules GX imports when it is imported, only for expectations leadflow never runs (KL divergence,
+KS tests, and their charts): about 2 s of every validating task's start. They load on first use instead."""
+
+
+class _Deferred(types.ModuleType):
+    """Stands in `sys.modules` for a module until something reads one of its attributes; then the
+    real module is imported and its namespace copied in, so earlier references keep working.
+    (`importlib.util.LazyLoader` cannot do this on Python 3.11: the import statement itself reads
+    the module's `__spec__` and loads it.)"""
+
+    def __getattr__(self, attr: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def defer_unused_imports() -> None:
+    """Stand-ins for DEFERRED_IMPORTS (a module already imported, or not installed, is left as it is)."""
+    for name in DEFERRED_IMPORTS:
+        if name not in sys.modules and importlib.util.find_spec(name.partition(".")[0]) is not None:
+            sys.modules[name] = _Deferred(name)
+
 
 ResultFormat = Literal["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"] | dict[str, Any]
 
@@ -75,6 +105,7 @@ class Expect:
 @cache
 def context() -> AbstractDataContext:
     """The process-wide ephemeral GX context: no analytics, no progress bars, quiet logs."""
+    defer_unused_imports()
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -113,6 +144,7 @@ def _batch_definition(name: str) -> BatchDefinition:
 
 def build_suite(name: str, expectations: Sequence[Expect]) -> ExpectationSuite:
     """A GX ExpectationSuite from leadflow's expectation specs (not registered in any store)."""
+    defer_unused_imports()
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
