@@ -34,9 +34,23 @@ with
 {{ pending }},
 
 {% endif -%}
-raw_rows as (
+{% if not full -%}
+batch_rows as materialized (
+    -- the night's batches first: the checks below then read its rows, not every raw row (DuckDB
+    -- otherwise applied the batch filter, a semi-join, after them: 3.1 of 7.5 s of a 1M-lead stage)
     select r.*
     from raw.crm_leads as r
+    where
+        r._batch_id in (select _batch_id from pending)
+        {%- if upto %}
+        and r._batch_id <= :batch_id
+        {%- endif %}
+),
+
+{% endif -%}
+raw_rows as (
+    select r.*
+    from {% if full %}raw.crm_leads{% else %}batch_rows{% endif %} as r
     where
         not exists (
             select 1
@@ -50,10 +64,7 @@ raw_rows as (
             from core.deleted_leads as d
             where d.crm_id = {{ m.clean_text('r.crm_id') }}
         )
-        {%- if not full %}
-        and r._batch_id in (select _batch_id from pending)
-        {%- endif %}
-        {%- if upto %}
+        {%- if full and upto %}
         and r._batch_id <= :batch_id
         {%- endif %}
 ),
