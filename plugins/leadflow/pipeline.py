@@ -169,8 +169,9 @@ def validate_raw(wh: Warehouse, settings: Settings, as_of: date, source: str) ->
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw rows as the gates take them: object columns, missing values as None."""
-    return frame.astype(object).where(frame.notna(), None)
+    """Raw rows as the gates take them: text columns as pandas strings (missing values as missing),
+    `_row` as a number. DuckDB's Arrow batches are that already (no copy through Python objects)."""
+    return frame.astype({c: "str" for c in frame.columns if c != "_row"})
 
 
 def _keep_gate_result(wh: Warehouse, source: str, batch: str, quarantine: pd.DataFrame, at: datetime) -> None:

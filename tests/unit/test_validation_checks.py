@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leadflow.validation import checks
@@ -199,6 +199,7 @@ def test_the_approve_subcommand_records_an_approval(tmp_path, capsys) -> None:
     assert "cannot approve 'scores.one_per_lead'" in capsys.readouterr().err
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # a busy CI host is not a failure
 @given(
     values=st.lists(st.one_of(st.none(), st.sampled_from("abcdefgh")), max_size=40),
     known=st.lists(st.sampled_from("abcdefghxyz"), max_size=12),
