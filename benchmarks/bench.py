@@ -520,6 +520,13 @@ def _restore_pg(base_uri: str, name: str, snapshot: str) -> Callable[[], None]:
     return restore
 
 
+def _pg_exists(base_uri: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(base_uri, autocommit=True) as conn:
+        return conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone() is not None
+
+
 def _restore_file(snapshot: Path, target: Path) -> Callable[[], None]:
     """DuckDB file `target` as it was when copied to `snapshot`, again."""
 
@@ -700,12 +707,18 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     # after `incremental` scored the new day: its scoring again against pandas recomputing it
                     steps += [("pandas_vs_sql", base), ("night_vs_pandas", new_day)]
                 steps = [(step, as_of) for step, as_of in steps if step in args.steps]
-                if backend == "postgres" and args.pg_seed == "copy" and seed_file is None:
+                kept_pg = args.pg_keep_seed if backend == "postgres" else None
+                reuse_pg = bool(kept_pg) and _pg_exists(args.pg, kept_pg or "")
+                if backend == "postgres" and args.pg_seed == "copy" and seed_file is None and not reuse_pg:
                     figures += [
                         Figure(step, backend, error="not run: no DuckDB first night to seed from") for step, _ in steps
                     ]
                     continue
-                if backend == "postgres" and args.pg_seed == "copy" and seed_file is not None:
+                if reuse_pg and kept_pg:
+                    _restore_pg(args.pg, name, kept_pg)()  # the empty database made above, as the kept seed
+                    data["pg_seed"] = {"from": f"a copy of database {kept_pg}, seeded by an earlier run"}
+                    log.info("postgres: %s", data["pg_seed"]["from"])
+                elif backend == "postgres" and args.pg_seed == "copy" and seed_file is not None:
                     t0 = time.perf_counter()
                     copied = seed_postgres(seed_file, uri, scratch)
                     data["pg_seed"] = {
@@ -715,6 +728,8 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                         + (", scored" if copied.get("scoring.rule_state") else " (not scored: no state carries)"),
                     }
                     log.info("postgres seeded: %s", data["pg_seed"])
+                    if kept_pg:
+                        _pg_database(args.pg, kept_pg, create=True, template=name)
                 elif backend == "duckdb" and args.keep_first_night and kept.is_file():
                     shutil.copyfile(kept, scratch / "warehouse.duckdb")
                     data["first_night"] = f"reused {kept.name}, an earlier run's first night (not loaded again)"
@@ -742,6 +757,8 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                         if backend == "duckdb":
                             shutil.copyfile(scratch / "warehouse.duckdb", scratch / "before_night.duckdb")
                             restore = _restore_file(scratch / "before_night.duckdb", scratch / "warehouse.duckdb")
+                        elif kept_pg:  # the kept seed is the night before, as it is here
+                            restore = _restore_pg(args.pg, name, kept_pg)
                         else:
                             _pg_database(args.pg, f"{name}_before", create=True, template=name)
                             restore = _restore_pg(args.pg, name, f"{name}_before")
@@ -864,10 +881,14 @@ def format_report(figures: list[Figure], data: dict, args: argparse.Namespace, m
         f"({per_lead:.1f} events/lead, {data['events_per_lead']} asked for; generator activity "
         f"{data['activity']}; generated in {data['generate_seconds']} s, not measured below)",
     ]
-    if seeded:
+    if seeded and "rows" in seeded:
         lines.append(
             f"- PostgreSQL seeded from {seeded['from']} (`--pg-seed copy`: {seeded['rows']:,} rows in "
             f"{seeded['seconds']} s, not measured), so it has no load_validate_stage row"
+        )
+    elif seeded:  # --pg-keep-seed found the seed of an earlier run
+        lines.append(
+            f"- PostgreSQL started from {seeded['from']} (`--pg-keep-seed`), so it has no load_validate_stage row"
         )
     if data.get("first_night"):
         lines.append(f"- DuckDB's first night: {data['first_night']}, so it has no load_validate_stage row")
@@ -978,6 +999,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-first-night",
         action="store_true",
         help="keep DuckDB's first-night warehouse with the cached data and start from it when it is there",
+    )
+    bench.add_argument(
+        "--pg-keep-seed",
+        metavar="DB",
+        help="with --pg-seed copy: keep PostgreSQL's seeded warehouse as database DB on the server, and start"
+        " from a copy of it when it is there (seconds, where seeding 1M leads takes ~20 minutes); it is also"
+        " what each repeat of the night is restored from",
     )
     bench.add_argument("--emails", default="10000", help="comma-separated email counts to render+send (0: none)")
     bench.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG", DEFAULT_PG), help="PostgreSQL server")

@@ -109,3 +109,27 @@ def test_postgres_seeded_from_duckdb_scores_the_same_leads(tmp_path: Path, postg
     assert {(r[0], r[1]) for r in rows} == {("full_rebuild", "postgres"), ("incremental", "postgres")}
     pg = re.findall(r"scored=(\d+)", next(r for r in rows if r[:2] == ["incremental", "postgres"])[5])
     assert pg == scored[("incremental", "duckdb")]
+
+    # --pg-keep-seed: the first run keeps its seeded warehouse as a database; the next starts from a copy
+    # of it instead of seeding again (each repeat restored from it), and scores the same leads
+    kept = f"lf_kept_seed_{tmp_path.name[-12:].replace('-', '_').lower()}"
+    keep = [*argv[:-8], "--steps", "incremental", "--repeat", "2", "--emails", "0", "--out", str(out)]
+    try:
+        for run in ("seeds", "reuses"):
+            assert main([*keep, "--backends", "postgres", "--cache", cache, "--pg-keep-seed", kept]) == 0, run
+            report = out.read_text(encoding="utf-8")
+            reused = f"a copy of database {kept}, seeded by an earlier run" in report
+            assert reused == (run == "reuses")
+            row = next(r for r in _rows(report) if r[:2] == ["incremental", "postgres"])
+            assert re.findall(r"scored=(\d+)", row[5]) == scored[("incremental", "duckdb")]
+            assert len(row[3].split(",")) == 2
+        import psycopg
+
+        with psycopg.connect(postgres_server, autocommit=True) as conn:  # kept; the run's own copies gone
+            assert conn.execute("select 1 from pg_database where datname = %s", [kept]).fetchone()
+        assert set(_bench_databases(postgres_server)) <= others
+    finally:
+        import psycopg
+
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{kept}" with (force)')
