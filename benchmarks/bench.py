@@ -708,15 +708,15 @@ def run_scale(args: argparse.Namespace, scale: Scale) -> tuple[list[Figure], dic
                     steps += [("pandas_vs_sql", base), ("night_vs_pandas", new_day)]
                 steps = [(step, as_of) for step, as_of in steps if step in args.steps]
                 kept_pg = args.pg_keep_seed if backend == "postgres" else None
-                reuse_pg = bool(kept_pg) and _pg_exists(args.pg, kept_pg or "")
-                if backend == "postgres" and args.pg_seed == "copy" and seed_file is None and not reuse_pg:
+                reused_pg = kept_pg if kept_pg and _pg_exists(args.pg, kept_pg) else None
+                if backend == "postgres" and args.pg_seed == "copy" and seed_file is None and reused_pg is None:
                     figures += [
                         Figure(step, backend, error="not run: no DuckDB first night to seed from") for step, _ in steps
                     ]
                     continue
-                if reuse_pg and kept_pg:
-                    _restore_pg(args.pg, name, kept_pg)()  # the empty database made above, as the kept seed
-                    data["pg_seed"] = {"from": f"a copy of database {kept_pg}, seeded by an earlier run"}
+                if reused_pg:
+                    _restore_pg(args.pg, name, reused_pg)()  # the empty database made above, as the kept seed
+                    data["pg_seed"] = {"from": f"a copy of database {reused_pg}, seeded by an earlier run"}
                     log.info("postgres: %s", data["pg_seed"]["from"])
                 elif backend == "postgres" and args.pg_seed == "copy" and seed_file is not None:
                     t0 = time.perf_counter()
